@@ -1,0 +1,27 @@
+//! The wire protocol between `duo-login` (the shim) and `duo-authd` (the daemon).
+//!
+//! Every frame is a big-endian `u32` length followed by that many bytes of a
+//! postcard-encoded message. Frames larger than [`MAX_FRAME`] are refused
+//! *before* any buffer is allocated for them. The first frame each side sends
+//! is a [`ClientMsg::Hello`] / [`ServerMsg::Hello`] carrying
+//! [`PROTOCOL_VERSION`]; a mismatch gets an explicit [`ServerMsg::Error`] and
+//! the connection is closed.
+//!
+//! This crate is std-only (no tokio) so the shim can use it from blocking code;
+//! the daemon frames with tokio-util's `LengthDelimitedCodec` configured by
+//! [`MAX_FRAME`] and decodes payloads with [`decode`].
+#![forbid(unsafe_code)]
+
+mod frame;
+mod messages;
+mod sanitize;
+
+pub use frame::{decode, encode, read_frame, write_frame, FrameError, LEN_PREFIX, MAX_FRAME};
+pub use messages::*;
+pub use sanitize::sanitize;
+
+/// Bumped on any incompatible change, so an old shim and a new daemon refuse each other clearly.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Where the shim looks for the daemon unless `-s` says otherwise (never from the environment).
+pub const DEFAULT_SOCKET: &str = "/var/run/duo-authd/authd.sock";

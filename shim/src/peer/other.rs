@@ -1,0 +1,12 @@
+//! Platforms without a peer-credential implementation: refuse, which the shim treats as "daemon unreachable".
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+/// Always an error: without peer credentials the daemon cannot be trusted.
+pub fn peer_uid(_fd: BorrowedFd<'_>) -> io::Result<u32> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "peer credentials are not supported on this platform",
+    ))
+}
