@@ -1,0 +1,948 @@
+//! The daemon's config file: login_duo's keys in TOML plus an `[authd]` table, checked and typed once at load.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::secret::Secret;
+
+/// A config file larger than this is refused (a real one is well under 4 KiB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Why a config file was refused; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Group or others may read or write the file that holds the skey.
+    #[error("{p} must not be readable or writable by group or others (mode {mode:04o}); run: chmod 600 {p}", p = path.display())]
+    Permissions {
+        /// The config file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Someone other than root or the daemon's user owns the file (and so could change the keys).
+    #[error("{} is owned by uid {owner}; it must be owned by root or by the daemon's user (uid {euid})", path.display())]
+    Owner {
+        /// The config file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The daemon's effective uid.
+        euid: u32,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A key has a value outside what it allows.
+    #[error("{}: {key}: {reason}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The offending key (`authd.` prefixed for the `[authd]` table).
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+/// What to do with a login when Duo cannot be reached or answers with an error (login_duo's `failmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failmode {
+    /// Let the user in (login_duo's default).
+    #[default]
+    Safe,
+    /// Deny the login.
+    Secure,
+}
+
+/// The HMAC used to sign requests to Duo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureAlg {
+    /// HMAC-SHA512, what Duo recommends.
+    #[default]
+    Sha512,
+    /// HMAC-SHA1, for old integrations.
+    Sha1,
+}
+
+/// The Duo API host from `host`, split so signing and connecting each get what they need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiHost {
+    /// Lower-case host name or IP address, without port or brackets.
+    pub host: String,
+    /// TCP port, 443 unless `host` carried one.
+    pub port: u16,
+}
+
+impl ApiHost {
+    /// Parse `host` / `host:port` / `[v6]:port`, lower-casing the name.
+    pub fn parse(raw: &str) -> Result<ApiHost, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.contains("://") {
+            return Err("must be a host name such as api-XXXXXXXX.duosecurity.com, without a scheme like https://".into());
+        }
+        if raw.chars().any(char::is_whitespace) {
+            return Err("must not contain spaces".into());
+        }
+        if raw.contains(['/', '?', '#', '@']) {
+            return Err("must be a host name (optionally with :port), without a path".into());
+        }
+        let (host, port, v6) = match raw.strip_prefix('[') {
+            Some(rest) => {
+                let (h, after) = rest.split_once(']').ok_or("has '[' without ']'")?;
+                let port = match after {
+                    "" => None,
+                    a => Some(
+                        a.strip_prefix(':')
+                            .ok_or("has text after ']' that is not :port")?,
+                    ),
+                };
+                (h, port, true)
+            }
+            None => match raw.split_once(':') {
+                Some((h, p)) => (h, Some(p), false),
+                None => (raw, None, false),
+            },
+        };
+        let allowed = |c: char| {
+            if v6 {
+                c.is_ascii_hexdigit() || c == ':' || c == '.'
+            } else {
+                c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'
+            }
+        };
+        if host.is_empty() || !host.chars().all(allowed) {
+            return Err(format!(
+                "'{raw}' is not a valid host name (IPv6 addresses go in brackets: [::1]:443)"
+            ));
+        }
+        let port = match port {
+            None => 443,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n != 0 => n,
+                _ => return Err(format!("port '{p}' must be a number from 1 to 65535")),
+            },
+        };
+        Ok(ApiHost {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// `host` or `host:port` (port only when not 443), for the URI and the `Host` header.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 443 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The host as it goes into the signed canonical request: lower-case, without port.
+    pub fn canonical_host(&self) -> &str {
+        &self.host
+    }
+}
+
+/// Daemon-only settings from the `[authd]` table.
+#[derive(Debug, Clone)]
+pub struct AuthdConfig {
+    /// The Unix socket the shim connects to.
+    pub socket: PathBuf,
+    /// The account the daemon runs as after binding (and the one the shim expects); `None` = the starting uid.
+    pub user: Option<String>,
+    /// HMAC for request signing.
+    pub signature: SignatureAlg,
+    /// Upper bound on one login, below sshd's LoginGraceTime.
+    pub login_timeout: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// Most client connections open at once from one uid.
+    pub max_connections_per_uid: usize,
+    /// Most HTTPS requests to Duo in flight at once.
+    pub max_concurrent_requests: usize,
+    /// How long an idle pooled connection to Duo is kept.
+    pub pool_idle_timeout: Duration,
+    /// How long a new client may take to send its first frame.
+    pub first_frame_timeout: Duration,
+    /// How long a client being prompted may stay silent.
+    pub idle_timeout: Duration,
+    /// Period of the background `/auth/v2/check`; zero = off.
+    pub health_interval: Duration,
+    /// How long Duo may be unreachable before `health` reports degraded.
+    pub unreachable_threshold: Duration,
+    /// Keep running as root (otherwise the daemon refuses).
+    pub allow_root: bool,
+    /// Most pushes/calls per Duo user per `push_window`.
+    pub push_limit: u32,
+    /// The push-fatigue window.
+    pub push_window: Duration,
+    /// How long logins in flight may finish after SIGTERM.
+    pub drain_timeout: Duration,
+    /// Also log to syslog.
+    pub syslog: bool,
+}
+
+/// The validated config the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Integration key (not secret; sent with every request).
+    pub ikey: String,
+    /// Secret key: signs requests; never logged.
+    pub skey: Secret,
+    /// The Duo API host.
+    pub host: ApiHost,
+    /// What to do when Duo fails.
+    pub failmode: Failmode,
+    /// Group pattern entries; empty = everyone needs Duo.
+    pub groups: Vec<String>,
+    /// Interactive attempts per login, 1 to 3.
+    pub prompts: u32,
+    /// Push to the default device without a menu.
+    pub autopush: bool,
+    /// Send the command and host in the push.
+    pub pushinfo: bool,
+    /// Take the factor from `DUO_PASSCODE`.
+    pub accept_env_factor: bool,
+    /// Use this host's address when the client address is unknown.
+    pub fallback_local_ip: bool,
+    /// Per-request timeout; `None` = no limit of its own.
+    pub https_timeout: Option<Duration>,
+    /// PEM bundle of trusted CAs instead of the built-in roots.
+    pub cafile: Option<PathBuf>,
+    /// Proxy URL (may carry credentials, hence secret).
+    pub http_proxy: Option<Secret>,
+    /// Skip TLS certificate verification (insecure).
+    pub noverify: bool,
+    /// Take the Duo username from the GECOS field.
+    pub send_gecos: bool,
+    /// Which GECOS field (1-based); `None` = the whole field.
+    pub gecos_username_pos: Option<u32>,
+    /// GECOS field separator.
+    pub gecos_delim: char,
+    /// Show the message of the day after an interactive allow.
+    pub motd: bool,
+    /// Verified Duo Push (the user types a code shown at login).
+    pub verified_push: bool,
+    /// The `[authd]` table.
+    pub authd: AuthdConfig,
+}
+
+/// `groups`: an array of entries, or one string of space-separated entries as in login_duo.conf.
+#[derive(Default)]
+struct Groups(Vec<String>);
+
+impl<'de> Deserialize<'de> for Groups {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Groups;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of group patterns or one space-separated string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Groups, E> {
+                Ok(Groups(s.split_whitespace().map(String::from).collect()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Groups, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(Groups(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The file as written, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ikey: String,
+    skey: Secret,
+    host: String,
+    #[serde(default)]
+    failmode: Failmode,
+    #[serde(default)]
+    groups: Groups,
+    #[serde(default = "default_prompts")]
+    prompts: i64,
+    #[serde(default)]
+    autopush: bool,
+    #[serde(default)]
+    pushinfo: bool,
+    #[serde(default)]
+    accept_env_factor: bool,
+    #[serde(default)]
+    fallback_local_ip: bool,
+    #[serde(default)]
+    https_timeout: i64,
+    cafile: Option<PathBuf>,
+    http_proxy: Option<Secret>,
+    #[serde(default)]
+    noverify: bool,
+    #[serde(default)]
+    send_gecos: bool,
+    gecos_username_pos: Option<i64>,
+    gecos_delim: Option<String>,
+    #[serde(default)]
+    motd: bool,
+    #[serde(default)]
+    verified_push: bool,
+    #[serde(default)]
+    authd: RawAuthd,
+}
+
+fn default_prompts() -> i64 {
+    3
+}
+
+/// The `[authd]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuthd {
+    socket: PathBuf,
+    user: Option<String>,
+    signature: SignatureAlg,
+    login_timeout: i64,
+    max_connections: i64,
+    max_connections_per_uid: i64,
+    max_concurrent_requests: i64,
+    pool_idle_timeout: i64,
+    first_frame_timeout: i64,
+    idle_timeout: i64,
+    health_interval: i64,
+    unreachable_threshold: i64,
+    allow_root: bool,
+    push_limit: i64,
+    push_window: i64,
+    drain_timeout: i64,
+    syslog: bool,
+}
+
+impl Default for RawAuthd {
+    fn default() -> Self {
+        RawAuthd {
+            socket: PathBuf::from("/var/run/duo-authd/authd.sock"),
+            user: None,
+            signature: SignatureAlg::Sha512,
+            login_timeout: 90,
+            max_connections: 4096,
+            max_connections_per_uid: 64,
+            max_concurrent_requests: 256,
+            pool_idle_timeout: 50,
+            first_frame_timeout: 5,
+            idle_timeout: 60,
+            health_interval: 60,
+            unreachable_threshold: 120,
+            allow_root: false,
+            push_limit: 5,
+            push_window: 600,
+            drain_timeout: 60,
+            syslog: false,
+        }
+    }
+}
+
+/// Builds `Invalid` errors for one file.
+struct Check<'a>(&'a Path);
+
+impl Check<'_> {
+    fn invalid(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.0.to_path_buf(),
+            key: key.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn range(&self, key: &str, v: i64, lo: i64, hi: i64) -> Result<u64, ConfigError> {
+        if (lo..=hi).contains(&v) {
+            Ok(v.unsigned_abs())
+        } else {
+            Err(self.invalid(key, format!("must be between {lo} and {hi} (got {v})")))
+        }
+    }
+
+    fn secs(&self, key: &str, v: i64, lo: i64, hi: i64) -> Result<Duration, ConfigError> {
+        self.range(key, v, lo, hi).map(Duration::from_secs)
+    }
+
+    fn count(&self, key: &str, v: i64, hi: i64) -> Result<usize, ConfigError> {
+        self.range(key, v, 1, hi).map(|n| n as usize)
+    }
+}
+
+/// fstat-based access rule: only root or the daemon's own user may own the file, and only they may read it.
+fn check_access(path: &Path, mode: u32, owner: u32, euid: u32) -> Result<(), ConfigError> {
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Permissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
+    }
+    if owner != 0 && owner != euid {
+        return Err(ConfigError::Owner {
+            path: path.to_path_buf(),
+            owner,
+            euid,
+        });
+    }
+    Ok(())
+}
+
+/// Read a duo_unix INI file and render it as TOML (`duo-authd import-conf`), validating it on the way.
+pub fn import_conf(path: &Path) -> Result<String, ConfigError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    );
+    let converted = crate::ini::convert(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    // Validate the result so a conversion never prints a config the daemon would refuse.
+    Config::from_table(converted.table.clone(), path)?;
+    Ok(crate::ini::to_toml_text(
+        &path.display().to_string(),
+        &converted,
+    ))
+}
+
+impl Config {
+    /// Load the daemon's config: refuse a file others could read or change, then parse and validate it.
+    ///
+    /// A name ending in `.conf` is read as duo_unix's INI (`login_duo.conf`, `pam_duo.conf`).
+    /// The file may be owned by root, by the user the daemon runs as, or by its `[authd] user`
+    /// (the daemon starts as root under SMF and reads the config its user will re-read on SIGHUP).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let io = |source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // fstat the descriptor we read from, so the checked file is the file parsed.
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::other("not a regular file")));
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        let owner_check = check_access(path, meta.mode(), meta.uid(), euid);
+        let deferred_owner = match owner_check {
+            Err(ConfigError::Owner { .. }) if euid == 0 => owner_check,
+            Err(e) => return Err(e),
+            Ok(()) => Ok(()),
+        };
+        let mut text = Zeroizing::new(String::with_capacity(
+            meta.len().min(MAX_CONFIG_BYTES) as usize + 1,
+        ));
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(io(std::io::Error::other("file is larger than 1 MiB")));
+        }
+        let cfg = if path.extension().is_some_and(|e| e == "conf") {
+            let converted = crate::ini::convert(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            for w in &converted.warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            Self::from_table(converted.table, path)?
+        } else {
+            Self::from_str_unchecked(&text, path)?
+        };
+        if let Err(e) = deferred_owner {
+            // Started as root: a file owned by the configured daemon user is fine too.
+            let owner_is_daemon_user = cfg
+                .authd
+                .user
+                .as_deref()
+                .and_then(|u| crate::users::uid_gid_by_name(u).ok().flatten())
+                .is_some_and(|(uid, _)| uid == meta.uid());
+            if !owner_is_daemon_user {
+                return Err(e);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Validate an already-parsed table (the INI reader produces one).
+    pub fn from_table(table: toml::Table, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().trim_end().to_string(),
+            })?;
+        Self::validate(raw, &Check(path))
+    }
+
+    /// Parse and validate TOML text without any file checks; `path` is only used in messages.
+    pub fn from_str_unchecked(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // Only the message and position: the parser's snippet of the line could show the skey.
+            let at = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: ")
+                })
+                .unwrap_or_default();
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("{at}{}", e.message().trim_end()),
+            }
+        })?;
+        Self::validate(raw, &Check(path))
+    }
+
+    /// Turn the raw file into the typed config, or name the first bad key.
+    fn validate(raw: RawConfig, c: &Check<'_>) -> Result<Config, ConfigError> {
+        if raw.ikey.is_empty() {
+            return Err(c.invalid("ikey", "must not be empty"));
+        }
+        if !raw
+            .ikey
+            .chars()
+            .all(|ch| ch.is_ascii_graphic() && ch != ':')
+        {
+            return Err(c.invalid(
+                "ikey",
+                "must be the integration key (letters and digits) from the Duo Admin Panel",
+            ));
+        }
+        if raw.skey.is_empty() {
+            return Err(c.invalid("skey", "must not be empty"));
+        }
+        let host = ApiHost::parse(&raw.host).map_err(|r| c.invalid("host", r))?;
+        if raw.verified_push && raw.autopush {
+            return Err(c.invalid(
+                "verified_push",
+                "verified_push and autopush cannot both be enabled",
+            ));
+        }
+        let gecos_delim = match raw.gecos_delim.as_deref() {
+            None => ',',
+            Some(s) => {
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(ch), None) if ch.is_ascii_punctuation() && ch != ':' => ch,
+                    _ => {
+                        return Err(c.invalid(
+                            "gecos_delim",
+                            format!("must be one punctuation character other than ':' (got {s:?})"),
+                        ))
+                    }
+                }
+            }
+        };
+        let gecos_username_pos = match raw.gecos_username_pos {
+            None => None,
+            Some(v) => Some(c.range("gecos_username_pos", v, 1, 1024)? as u32),
+        };
+        let https_timeout =
+            Some(c.secs("https_timeout", raw.https_timeout, 0, 3600)?).filter(|d| !d.is_zero());
+        if raw
+            .cafile
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(c.invalid("cafile", "must be a path to a PEM file"));
+        }
+        if raw.http_proxy.as_ref().is_some_and(Secret::is_empty) {
+            return Err(c.invalid(
+                "http_proxy",
+                "must be a URL such as http://proxy.example.com:3128",
+            ));
+        }
+        let a = raw.authd;
+        if !a.socket.is_absolute() {
+            return Err(c.invalid("authd.socket", "must be an absolute path"));
+        }
+        if a.user
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.contains(char::is_whitespace))
+        {
+            return Err(c.invalid("authd.user", "must be a user name"));
+        }
+        let authd = AuthdConfig {
+            login_timeout: c.secs("authd.login_timeout", a.login_timeout, 5, 110)?,
+            max_connections: c.count("authd.max_connections", a.max_connections, 1_000_000)?,
+            max_connections_per_uid: c.count(
+                "authd.max_connections_per_uid",
+                a.max_connections_per_uid,
+                1_000_000,
+            )?,
+            max_concurrent_requests: c.count(
+                "authd.max_concurrent_requests",
+                a.max_concurrent_requests,
+                65_536,
+            )?,
+            pool_idle_timeout: c.secs("authd.pool_idle_timeout", a.pool_idle_timeout, 1, 3600)?,
+            first_frame_timeout: c.secs(
+                "authd.first_frame_timeout",
+                a.first_frame_timeout,
+                1,
+                600,
+            )?,
+            idle_timeout: c.secs("authd.idle_timeout", a.idle_timeout, 1, 3600)?,
+            health_interval: c.secs("authd.health_interval", a.health_interval, 0, 86_400)?,
+            unreachable_threshold: c.secs(
+                "authd.unreachable_threshold",
+                a.unreachable_threshold,
+                0,
+                86_400,
+            )?,
+            push_limit: c.range("authd.push_limit", a.push_limit, 1, 1000)? as u32,
+            push_window: c.secs("authd.push_window", a.push_window, 1, 86_400)?,
+            drain_timeout: c.secs("authd.drain_timeout", a.drain_timeout, 0, 3600)?,
+            socket: a.socket,
+            user: a.user,
+            signature: a.signature,
+            allow_root: a.allow_root,
+            syslog: a.syslog,
+        };
+        Ok(Config {
+            ikey: raw.ikey,
+            skey: raw.skey,
+            host,
+            failmode: raw.failmode,
+            groups: raw.groups.0,
+            prompts: c.range("prompts", raw.prompts, 1, 3)? as u32,
+            autopush: raw.autopush,
+            pushinfo: raw.pushinfo,
+            accept_env_factor: raw.accept_env_factor,
+            fallback_local_ip: raw.fallback_local_ip,
+            https_timeout,
+            cafile: raw.cafile,
+            http_proxy: raw.http_proxy,
+            noverify: raw.noverify,
+            send_gecos: raw.send_gecos,
+            gecos_username_pos,
+            gecos_delim,
+            motd: raw.motd,
+            verified_push: raw.verified_push,
+            authd,
+        })
+    }
+
+    /// Settings that are valid but deserve a line in the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.noverify {
+            w.push("noverify = true: the Duo API's TLS certificate is NOT verified; anyone on the network path can impersonate Duo".into());
+        }
+        if self.authd.allow_root {
+            w.push("[authd] allow_root = true: the daemon may keep running as root".into());
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    const BASE: &str = "ikey = \"DIXYZV6YM8IFYVWBINCA\"\nskey = \"yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo\"\nhost = \"API-abcd1234.duosecurity.com\"\n";
+
+    fn parse(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_str_unchecked(&format!("{BASE}{extra}"), Path::new("/etc/duo/authd.toml"))
+    }
+
+    fn invalid_key(extra: &str) -> String {
+        match parse(extra) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected Invalid for {extra:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.host.host, "api-abcd1234.duosecurity.com");
+        assert_eq!(c.host.port, 443);
+        assert_eq!(c.host.authority(), "api-abcd1234.duosecurity.com");
+        assert_eq!(c.failmode, Failmode::Safe);
+        assert!(c.groups.is_empty());
+        assert_eq!(c.prompts, 3);
+        assert!(!c.autopush && !c.pushinfo && !c.accept_env_factor && !c.fallback_local_ip);
+        assert!(!c.noverify && !c.send_gecos && !c.motd && !c.verified_push);
+        assert_eq!(c.https_timeout, None);
+        assert_eq!(c.gecos_delim, ',');
+        assert_eq!(c.gecos_username_pos, None);
+        let a = &c.authd;
+        assert_eq!(a.socket, Path::new("/var/run/duo-authd/authd.sock"));
+        assert_eq!(a.signature, SignatureAlg::Sha512);
+        assert_eq!(a.login_timeout, Duration::from_secs(90));
+        assert_eq!(
+            (
+                a.max_connections,
+                a.max_connections_per_uid,
+                a.max_concurrent_requests
+            ),
+            (4096, 64, 256)
+        );
+        assert_eq!(a.pool_idle_timeout, Duration::from_secs(50));
+        assert_eq!(a.first_frame_timeout, Duration::from_secs(5));
+        assert_eq!(a.idle_timeout, Duration::from_secs(60));
+        assert_eq!(a.health_interval, Duration::from_secs(60));
+        assert_eq!(a.unreachable_threshold, Duration::from_secs(120));
+        assert_eq!((a.push_limit, a.push_window), (5, Duration::from_secs(600)));
+        assert_eq!(a.drain_timeout, Duration::from_secs(60));
+        assert!(!a.allow_root && !a.syslog && a.user.is_none());
+        assert!(c.warnings().is_empty());
+        assert!(
+            !format!("{c:?}").contains("yWHSM"),
+            "skey leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            "failmode = \"secure\"\ngroups = [\"admins\", \"!guests\"]\nprompts = 1\nhttps_timeout = 15\n\
+             gecos_delim = \"/\"\ngecos_username_pos = 2\nnoverify = true\n\
+             [authd]\nsignature = \"sha1\"\nuser = \"_duoauthd\"\nlogin_timeout = 110\nhealth_interval = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.failmode, Failmode::Secure);
+        assert_eq!(c.groups, vec!["admins", "!guests"]);
+        assert_eq!(c.https_timeout, Some(Duration::from_secs(15)));
+        assert_eq!((c.gecos_delim, c.gecos_username_pos), ('/', Some(2)));
+        assert_eq!(c.authd.signature, SignatureAlg::Sha1);
+        assert_eq!(c.authd.user.as_deref(), Some("_duoauthd"));
+        assert!(c.authd.health_interval.is_zero());
+        assert_eq!(c.warnings().len(), 1);
+    }
+
+    #[test]
+    fn groups_as_string() {
+        assert_eq!(
+            parse("groups = \"users  !wheel,!*admin dev*\"")
+                .unwrap()
+                .groups,
+            vec!["users", "!wheel,!*admin", "dev*"]
+        );
+        assert!(matches!(
+            parse("groups = 3"),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn host_forms() {
+        let h = ApiHost::parse("LocalHost:4443").unwrap();
+        assert_eq!(
+            (h.host.as_str(), h.port, h.authority()),
+            ("localhost", 4443, "localhost:4443".into())
+        );
+        assert_eq!(h.canonical_host(), "localhost");
+        let h = ApiHost::parse("[::1]:8443").unwrap();
+        assert_eq!(
+            (h.host.as_str(), h.authority()),
+            ("::1", "[::1]:8443".into())
+        );
+        for bad in [
+            "",
+            "https://api-x.duosecurity.com",
+            "api-x.duosecurity.com/auth",
+            "api x.com",
+            "h:0",
+            "h:99999",
+            "h:",
+            "::1",
+            "a@b",
+        ] {
+            assert!(ApiHost::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn validation_errors() {
+        let cases = [
+            ("prompts = 0", "prompts"),
+            ("prompts = 4", "prompts"),
+            ("https_timeout = -1", "https_timeout"),
+            ("autopush = true\nverified_push = true", "verified_push"),
+            ("gecos_delim = \":\"", "gecos_delim"),
+            ("gecos_delim = \",,\"", "gecos_delim"),
+            ("gecos_delim = \"a\"", "gecos_delim"),
+            ("gecos_username_pos = 0", "gecos_username_pos"),
+            ("cafile = \"\"", "cafile"),
+            ("http_proxy = \"\"", "http_proxy"),
+            ("[authd]\nlogin_timeout = 4", "authd.login_timeout"),
+            ("[authd]\nlogin_timeout = 120", "authd.login_timeout"),
+            ("[authd]\nsocket = \"relative.sock\"", "authd.socket"),
+            ("[authd]\nuser = \"\"", "authd.user"),
+            ("[authd]\nmax_connections = 0", "authd.max_connections"),
+            (
+                "[authd]\nmax_connections_per_uid = 0",
+                "authd.max_connections_per_uid",
+            ),
+            (
+                "[authd]\nmax_concurrent_requests = 0",
+                "authd.max_concurrent_requests",
+            ),
+            ("[authd]\npool_idle_timeout = 0", "authd.pool_idle_timeout"),
+            (
+                "[authd]\nfirst_frame_timeout = 0",
+                "authd.first_frame_timeout",
+            ),
+            ("[authd]\nidle_timeout = 0", "authd.idle_timeout"),
+            ("[authd]\nhealth_interval = -5", "authd.health_interval"),
+            (
+                "[authd]\nunreachable_threshold = -1",
+                "authd.unreachable_threshold",
+            ),
+            ("[authd]\npush_limit = 0", "authd.push_limit"),
+            ("[authd]\npush_window = 0", "authd.push_window"),
+            ("[authd]\ndrain_timeout = -1", "authd.drain_timeout"),
+        ];
+        for (extra, key) in cases {
+            assert_eq!(invalid_key(extra), key, "for {extra:?}");
+        }
+        let e = parse("autopush = true\nverified_push = true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/etc/duo/authd.toml")
+                && e.contains("verified_push and autopush cannot both be enabled"),
+            "{e}"
+        );
+        let p = Path::new("/x.toml");
+        let bad_host =
+            Config::from_str_unchecked("ikey = \"I\"\nskey = \"S\"\nhost = \"https://x\"", p);
+        assert!(matches!(bad_host, Err(ConfigError::Invalid { ref key, .. }) if key == "host"));
+        let empty_skey = Config::from_str_unchecked("ikey = \"I\"\nskey = \"\"\nhost = \"x\"", p);
+        assert!(matches!(empty_skey, Err(ConfigError::Invalid { ref key, .. }) if key == "skey"));
+        let empty_ikey = Config::from_str_unchecked("ikey = \"\"\nskey = \"S\"\nhost = \"x\"", p);
+        assert!(matches!(empty_ikey, Err(ConfigError::Invalid { ref key, .. }) if key == "ikey"));
+    }
+
+    #[test]
+    fn parse_errors_name_key_and_position() {
+        let e = parse("colour = \"blue\"").unwrap_err().to_string();
+        assert!(e.contains("colour") && e.contains("line 4"), "{e}");
+        let e = parse("[authd]\nsokcet = \"/x\"").unwrap_err().to_string();
+        assert!(e.contains("sokcet") && e.contains("line 5"), "{e}");
+        let e = parse("failmode = \"open\"").unwrap_err().to_string();
+        assert!(e.contains("open") && e.contains("line 4, column"), "{e}");
+        let e = Config::from_str_unchecked("ikey = \"I\"\nhost = \"x\"", Path::new("/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/x.toml: ") && e.contains("skey"), "{e}");
+        let e = Config::from_str_unchecked("skey = \"sekrit\" x", Path::new("/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("sekrit"),
+            "parse error shows the skey line: {e}"
+        );
+    }
+
+    fn write_config(mode: u32, name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let mut f = File::create(&path).unwrap();
+        f.write_all(BASE.as_bytes()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn file_permissions() {
+        let (_d, path) = write_config(0o600, "authd.toml");
+        assert!(Config::from_file(&path).is_ok());
+        let (_d, path) = write_config(0o644, "authd.toml");
+        let e = Config::from_file(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::Permissions { mode: 0o644, .. }));
+        let msg = e.to_string();
+        let p = path.display();
+        assert_eq!(msg, format!("{p} must not be readable or writable by group or others (mode 0644); run: chmod 600 {p}"));
+        let (_d, path) = write_config(0o620, "authd.toml");
+        assert!(matches!(
+            Config::from_file(&path),
+            Err(ConfigError::Permissions { .. })
+        ));
+        let missing = Config::from_file(Path::new("/nonexistent/authd.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("/nonexistent/authd.toml"), "{missing}");
+        // TOML text in a .conf file is read as INI, and its [authd] keys are unknown there.
+        let (_d, path) = write_config(0o600, "login_duo.conf");
+        let e = Config::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("login_duo.conf"), "{e}");
+    }
+
+    #[test]
+    fn reads_duo_unix_ini_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("login_duo.conf");
+        let ini = "[duo]\n; keys\nikey = DIXYZV6YM8IFYVWBINCA\nskey = yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo\nhost = api-abcd1234.duosecurity.com\nfailmode = secure\ngroups = users !wheel\nautopush = yes\nprompts = 1\n";
+        std::fs::write(&path, ini).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = Config::from_file(&path).unwrap();
+        assert_eq!(c.failmode, Failmode::Secure);
+        assert_eq!(c.groups, vec!["users".to_string(), "!wheel".to_string()]);
+        assert!(c.autopush);
+        assert_eq!(c.prompts, 1);
+        let toml = import_conf(&path).unwrap();
+        let back = Config::from_str_unchecked(&toml, Path::new("converted.toml")).unwrap();
+        assert_eq!(back.failmode, Failmode::Secure);
+        assert_eq!(back.skey.expose(), c.skey.expose());
+        std::fs::write(&path, ini.replace("prompts = 1", "prompts = 9")).unwrap();
+        let e = Config::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("prompts"), "{e}");
+    }
+
+    #[test]
+    fn owner_rule() {
+        let p = Path::new("/etc/duo/authd.toml");
+        assert!(check_access(p, 0o100600, 0, 1000).is_ok());
+        assert!(check_access(p, 0o100400, 1000, 1000).is_ok());
+        let e = check_access(p, 0o100600, 1001, 1000)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "/etc/duo/authd.toml is owned by uid 1001; it must be owned by root or by the daemon's user (uid 1000)");
+    }
+}

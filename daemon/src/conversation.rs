@@ -1,0 +1,136 @@
+//! One client connection seen as a conversation: send status lines and prompts, and notice a client that leaves.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use duo_authd_proto::{self as proto, ClientMsg, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{timeout_at, Instant};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+/// How long a single write to a client may take before we give up on it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the conversation with a client ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvError {
+    /// The client closed the connection or sent something while it should be waiting.
+    #[error("client went away")]
+    ClientGone,
+    /// The client did not answer in time.
+    #[error("client timed out")]
+    Timeout,
+    /// The client sent a frame that does not decode or is out of place.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The codec both sides agree on: u32 big-endian length prefix, [`proto::MAX_FRAME`] cap checked before allocation.
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .big_endian()
+        .length_field_length(proto::LEN_PREFIX)
+        .max_frame_length(proto::MAX_FRAME)
+        .new_codec()
+}
+
+/// A framed client connection with the helpers a login needs.
+pub struct Conversation<S> {
+    /// The framed socket.
+    framed: Framed<S, LengthDelimitedCodec>,
+    /// Whether a person can answer prompts; status lines are still sent either way.
+    pub interactive: bool,
+    /// Longest wait for a typed answer.
+    pub idle_timeout: Duration,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
+    /// Wrap a connected socket.
+    pub fn new(stream: S, idle_timeout: Duration) -> Self {
+        Conversation {
+            framed: Framed::new(stream, codec()),
+            interactive: false,
+            idle_timeout,
+        }
+    }
+
+    /// Read the next client message, or `None` on a clean close, with a deadline.
+    pub async fn recv(&mut self, deadline: Instant) -> Result<Option<ClientMsg>, ConvError> {
+        match timeout_at(deadline, self.framed.next()).await {
+            Err(_) => Err(ConvError::Timeout),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(e))) => Err(map_read_error(e)),
+            Ok(Some(Ok(bytes))) => proto::decode::<ClientMsg>(&bytes)
+                .map(Some)
+                .map_err(|e| ConvError::Protocol(e.to_string())),
+        }
+    }
+
+    /// Send one message, bounded in time so a client that never reads cannot pin us.
+    pub async fn send(&mut self, msg: &ServerMsg) -> Result<(), ConvError> {
+        let frame = proto::encode(msg).map_err(|e| ConvError::Protocol(e.to_string()))?;
+        // `encode` includes the prefix; the codec adds its own, so send the payload only.
+        let payload = Bytes::copy_from_slice(&frame[proto::LEN_PREFIX..]);
+        match tokio::time::timeout(WRITE_TIMEOUT, self.framed.send(payload)).await {
+            Err(_) => Err(ConvError::Timeout),
+            Ok(r) => r.map_err(ConvError::Io),
+        }
+    }
+
+    /// Show the user a progress line (sanitised here, and again by the shim).
+    pub async fn status(&mut self, text: &str) -> Result<(), ConvError> {
+        self.send(&ServerMsg::Status {
+            text: proto::sanitize(text),
+        })
+        .await
+    }
+
+    /// Ask the user a question and wait for the answer until `deadline` or the idle timeout.
+    pub async fn prompt(
+        &mut self,
+        text: &str,
+        echo: bool,
+        deadline: Instant,
+    ) -> Result<String, ConvError> {
+        self.send(&ServerMsg::Prompt {
+            text: proto::sanitize(text),
+            echo,
+        })
+        .await?;
+        let until = deadline.min(Instant::now() + self.idle_timeout);
+        match self.recv(until).await? {
+            Some(ClientMsg::Answer { text }) => Ok(text),
+            Some(other) => Err(ConvError::Protocol(format!(
+                "expected an answer, got {other:?}"
+            ))),
+            None => Err(ConvError::ClientGone),
+        }
+    }
+
+    /// Run `fut` (a call to Duo, a back-off sleep) but abandon it if the client leaves or speaks out of turn.
+    pub async fn guard<F: Future>(&mut self, fut: F) -> Result<F::Output, ConvError> {
+        tokio::pin!(fut);
+        tokio::select! {
+            out = &mut fut => Ok(out),
+            frame = self.framed.next() => match frame {
+                None => Err(ConvError::ClientGone),
+                Some(Err(e)) => Err(map_read_error(e)),
+                Some(Ok(_)) => Err(ConvError::Protocol("client spoke while it should wait".into())),
+            },
+        }
+    }
+}
+
+/// Turn a codec error into a conversation error (an oversize frame is a protocol error, not I/O).
+fn map_read_error(e: std::io::Error) -> ConvError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        ConvError::Protocol(format!("bad frame: {e}"))
+    } else {
+        ConvError::Io(e)
+    }
+}

@@ -1,0 +1,470 @@
+//! What can go wrong talking to Duo, and how an HTTP answer or a transport error is sorted into it.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+/// Longest Duo message kept in an error (they are one-liners; anything longer is not Duo).
+const MAX_MESSAGE: usize = 300;
+
+/// The client could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// `cafile` could not be read or holds a broken certificate.
+    #[error("cafile {}: {reason}", path.display())]
+    Cafile {
+        /// The configured cafile.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `cafile` holds no PEM certificate at all.
+    #[error("cafile {} contains no PEM certificates (-----BEGIN CERTIFICATE-----)", path.display())]
+    NoCertificates {
+        /// The configured cafile.
+        path: PathBuf,
+    },
+    /// A config key this build does not implement yet.
+    #[error("{key} is not supported by this build of duo-authd yet; remove it from the config")]
+    Unsupported {
+        /// The key.
+        key: &'static str,
+    },
+    /// rustls refused the TLS settings.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The kind of failure, for the failmode rule and health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// No TCP connection (refused, DNS, reset).
+    Connect,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// No complete answer in time.
+    Timeout,
+    /// HTTP 5xx.
+    Server5xx,
+    /// HTTP 401: keys or clock wrong.
+    Unauthorized,
+    /// HTTP 429.
+    RateLimited,
+    /// Another HTTP 4xx (a definite refusal of this request).
+    ClientHttp,
+    /// A 2xx answer we cannot read.
+    InvalidResponse,
+    /// A 2xx answer with `stat: FAIL`.
+    StatFail,
+}
+
+/// One failed call to the Duo API; messages name the host and never contain the skey.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DuoError {
+    /// No connection could be made or it broke (refused, DNS, reset).
+    #[error("cannot connect to the Duo API at {host}: {reason}")]
+    Connect {
+        /// `host[:port]` from the config.
+        host: String,
+        /// The OS or resolver's words.
+        reason: String,
+    },
+    /// The TLS handshake failed (untrusted, expired or wrong-name certificate, protocol mismatch).
+    #[error("TLS with the Duo API at {host} failed: {reason} (check the host name and cafile)")]
+    Tls {
+        /// `host[:port]` from the config.
+        host: String,
+        /// rustls's words.
+        reason: String,
+    },
+    /// No complete answer within the time allowed.
+    #[error("the Duo API at {host} did not answer within {:.1}s", after.as_secs_f64())]
+    Timeout {
+        /// `host[:port]` from the config.
+        host: String,
+        /// The time allowed.
+        after: Duration,
+    },
+    /// HTTP 5xx.
+    #[error("the Duo API at {host} failed with HTTP {status} (a problem on Duo's side)")]
+    Server {
+        /// `host[:port]` from the config.
+        host: String,
+        /// The status code.
+        status: u16,
+    },
+    /// HTTP 401.
+    #[error("the Duo API at {host} rejected the integration key or signature (HTTP 401): check ikey/skey and the clock")]
+    Unauthorized {
+        /// `host[:port]` from the config.
+        host: String,
+    },
+    /// HTTP 429, with how long Duo asked us to wait.
+    #[error("the Duo API is rate-limiting this integration (HTTP 429){}", retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// From `Retry-After` / `X-Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// Another non-2xx status.
+    #[error("the Duo API at {host} refused the request with HTTP {status}: {message}")]
+    Http {
+        /// `host[:port]` from the config.
+        host: String,
+        /// The status code.
+        status: u16,
+        /// Duo's message and detail, if the body had them.
+        message: String,
+    },
+    /// A 2xx body that is not JSON or has no `stat`.
+    #[error("the Duo API at {host} sent an unreadable response: {reason}")]
+    InvalidJson {
+        /// `host[:port]` from the config.
+        host: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A 2xx answer with `stat: FAIL`.
+    #[error("the Duo API at {host} reported an error{}: {message}", code.map(|c| format!(" {c}")).unwrap_or_default())]
+    StatFail {
+        /// `host[:port]` from the config.
+        host: String,
+        /// Duo's numeric code.
+        code: Option<i64>,
+        /// Duo's message.
+        message: String,
+    },
+    /// The request itself could not be formed (a bug, not a Duo problem).
+    #[error("cannot build a request to the Duo API at {host}: {reason}")]
+    Request {
+        /// `host[:port]` from the config.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl DuoError {
+    /// The failure's kind.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DuoError::Connect { .. } => ErrorClass::Connect,
+            DuoError::Tls { .. } => ErrorClass::Tls,
+            DuoError::Timeout { .. } => ErrorClass::Timeout,
+            DuoError::Server { .. } => ErrorClass::Server5xx,
+            DuoError::Unauthorized { .. } => ErrorClass::Unauthorized,
+            DuoError::RateLimited { .. } => ErrorClass::RateLimited,
+            DuoError::Http { .. } | DuoError::Request { .. } => ErrorClass::ClientHttp,
+            DuoError::InvalidJson { .. } => ErrorClass::InvalidResponse,
+            DuoError::StatFail { .. } => ErrorClass::StatFail,
+        }
+    }
+
+    /// False when Duo answered coherently (a 4xx about this request, 429, `stat: FAIL`): the service is up.
+    pub fn means_unreachable(&self) -> bool {
+        !matches!(
+            self.class(),
+            ErrorClass::ClientHttp | ErrorClass::RateLimited | ErrorClass::StatFail
+        )
+    }
+}
+
+/// The error and its causes, descending into `io::Error`s (whose `source()` skips the error they wrap).
+fn causes<'a>(top: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut cur = Some(top);
+    while let Some(e) = cur {
+        out.push(e);
+        if out.len() > 16 {
+            break;
+        }
+        cur = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    out
+}
+
+/// Sort a transport error (connect, TLS, broken connection) into a `DuoError`.
+pub(crate) fn classify_transport(
+    host: &str,
+    err: &(dyn StdError + 'static),
+    connect_timeout: Duration,
+) -> DuoError {
+    let chain = causes(err);
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return DuoError::Tls {
+            host: host.to_string(),
+            reason: tls.to_string(),
+        };
+    }
+    let io_kind = |k| {
+        chain.iter().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == k)
+        })
+    };
+    if io_kind(std::io::ErrorKind::TimedOut) {
+        return DuoError::Timeout {
+            host: host.to_string(),
+            after: connect_timeout,
+        };
+    }
+    // hyper-util's own wrapper says only "client error (Connect)"; the causes say what happened.
+    let mut words: Vec<String> = Vec::new();
+    for e in chain.iter().skip(usize::from(chain.len() > 1)) {
+        let s = e.to_string();
+        if words.last() != Some(&s) {
+            words.push(s);
+        }
+    }
+    DuoError::Connect {
+        host: host.to_string(),
+        reason: words.join(": "),
+    }
+}
+
+/// True for a failure that a stale keep-alive connection produces before any response byte.
+pub(crate) fn is_stale_connection(err: &hyper_util::client::legacy::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    if err.is_connect() {
+        return false;
+    }
+    causes(err).iter().any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                )
+            })
+    })
+}
+
+/// `Retry-After` or `X-Retry-After`, as seconds or an HTTP-date (relative to `now`).
+pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)
+        .or_else(|| headers.get("x-retry-after"))?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Duo's `message` (and `message_detail`) from an error body, shortened.
+fn duo_message(body: &Value) -> Option<String> {
+    let msg = body.get("message")?.as_str()?;
+    let mut s = match body.get("message_detail").and_then(Value::as_str) {
+        Some(d) if !d.is_empty() => format!("{msg} ({d})"),
+        _ => msg.to_string(),
+    };
+    if s.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    Some(s)
+}
+
+/// Sort a complete HTTP answer: the `response` member on success, else the right error.
+pub fn classify_response(
+    host: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Value, DuoError> {
+    let host = host.to_string();
+    let json = serde_json::from_slice::<Value>(body);
+    if !status.is_success() {
+        return Err(match status.as_u16() {
+            401 => DuoError::Unauthorized { host },
+            429 => DuoError::RateLimited {
+                retry_after: parse_retry_after(headers, now),
+            },
+            500..=599 => DuoError::Server {
+                host,
+                status: status.as_u16(),
+            },
+            code => DuoError::Http {
+                host,
+                status: code,
+                message: json.ok().as_ref().and_then(duo_message).unwrap_or_else(|| {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("no message")
+                        .to_string()
+                }),
+            },
+        });
+    }
+    let mut json = json.map_err(|e| DuoError::InvalidJson {
+        host: host.clone(),
+        reason: format!("HTTP {} body is not JSON ({e})", status.as_u16()),
+    })?;
+    match json.get("stat").and_then(Value::as_str) {
+        Some("OK") => Ok(json
+            .get_mut("response")
+            .map(Value::take)
+            .unwrap_or(Value::Null)),
+        Some("FAIL") => Err(DuoError::StatFail {
+            code: json.get("code").and_then(Value::as_i64),
+            message: duo_message(&json).unwrap_or_else(|| "no message".into()),
+            host,
+        }),
+        _ => Err(DuoError::InvalidJson {
+            host,
+            reason: "the JSON has no \"stat\" of OK or FAIL".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const H: &str = "api-x.duosecurity.com";
+
+    fn classify(status: u16, headers: &[(&str, &str)], body: &str) -> Result<Value, DuoError> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        classify_response(
+            H,
+            StatusCode::from_u16(status).unwrap(),
+            &map,
+            body.as_bytes(),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn success_returns_response_member() {
+        let v = classify(200, &[], r#"{"stat":"OK","response":{"time":1357020061}}"#).unwrap();
+        assert_eq!(v["time"], 1357020061);
+        assert_eq!(classify(200, &[], r#"{"stat":"OK"}"#).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn error_classes() {
+        let cls = |s, b: &str| classify(s, &[], b).unwrap_err().class();
+        assert_eq!(
+            cls(
+                200,
+                r#"{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}"#
+            ),
+            ErrorClass::StatFail
+        );
+        assert_eq!(cls(200, "<html>"), ErrorClass::InvalidResponse);
+        assert_eq!(cls(200, r#"{"response":{}}"#), ErrorClass::InvalidResponse);
+        assert_eq!(
+            cls(401, r#"{"stat":"FAIL","code":40101}"#),
+            ErrorClass::Unauthorized
+        );
+        assert_eq!(cls(429, ""), ErrorClass::RateLimited);
+        assert_eq!(cls(500, ""), ErrorClass::Server5xx);
+        assert_eq!(cls(503, "<html>"), ErrorClass::Server5xx);
+        assert_eq!(
+            cls(
+                400,
+                r#"{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}"#
+            ),
+            ErrorClass::ClientHttp
+        );
+        assert_eq!(cls(404, ""), ErrorClass::ClientHttp);
+    }
+
+    #[test]
+    fn messages_name_host_and_duo_words() {
+        let e = classify(400, &[], r#"{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "the Duo API at api-x.duosecurity.com refused the request with HTTP 400: Invalid request parameters (username)");
+        let e = classify(
+            200,
+            &[],
+            r#"{"stat":"FAIL","code":40301,"message":"Access forbidden"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            DuoError::StatFail {
+                code: Some(40301),
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "the Duo API at api-x.duosecurity.com reported an error 40301: Access forbidden"
+        );
+        assert!(classify(401, &[], "")
+            .unwrap_err()
+            .to_string()
+            .contains("check ikey/skey and the clock"));
+        assert!(!e.means_unreachable());
+        assert!(classify(502, &[], "").unwrap_err().means_unreachable());
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let ra = |h: &[(&str, &str)]| match classify(429, h, "") {
+            Err(DuoError::RateLimited { retry_after }) => retry_after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ra(&[("Retry-After", "7")]), Some(Duration::from_secs(7)));
+        assert_eq!(
+            ra(&[("X-Retry-After", " 12 ")]),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(ra(&[("Retry-After", "soon")]), None);
+        assert_eq!(ra(&[]), None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_415_400);
+        let mut h = HeaderMap::new();
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_str(&later).unwrap(),
+        );
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_str(&past).unwrap(),
+        );
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn transport_errors() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            classify_transport(H, &io, Duration::from_secs(10)).class(),
+            ErrorClass::Tls
+        );
+        let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(
+            matches!(classify_transport(H, &io, Duration::from_secs(3)), DuoError::Timeout { after, .. } if after == Duration::from_secs(3))
+        );
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = classify_transport(H, &io, Duration::from_secs(3));
+        assert_eq!(e.class(), ErrorClass::Connect);
+        assert!(e.to_string().contains(H));
+    }
+}

@@ -1,0 +1,378 @@
+//! The pooled HTTPS client for Duo's Auth API: signs every request, bounds concurrency, sorts failures.
+
+mod error;
+mod transport;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::connect::capture_connection;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::config::{ApiHost, Config, SignatureAlg};
+use crate::secret::Secret;
+use crate::signing;
+
+pub use error::{classify_response, parse_retry_after, ClientError, DuoError, ErrorClass};
+use transport::{ConnUses, CountingConnector};
+
+/// Largest response body read from Duo (real ones are a few KiB).
+const MAX_BODY: usize = 1 << 20;
+/// TCP connect timeout when `https_timeout` is unset or longer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout for `ping`/`check` when `https_timeout` is unset.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Our `User-Agent`.
+const UA: &str = concat!("duo-authd/", env!("CARGO_PKG_VERSION"));
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOpts {
+    /// Safe to send twice: allows one retry when a pooled connection turns out to be dead (never for `/auth`).
+    pub idempotent: bool,
+    /// Bound on the whole exchange (queueing, connect, request, body); `None` = `https_timeout` if set.
+    pub timeout: Option<Duration>,
+}
+
+/// A point-in-time copy of the client's counters, for `health`.
+#[derive(Debug, Clone, Default)]
+pub struct DuoStatsSnapshot {
+    /// Calls made.
+    pub requests: u64,
+    /// Calls that returned an error.
+    pub failures: u64,
+    /// Last time Duo answered (including a 4xx, 429 or `stat: FAIL` about one request: the service was up).
+    pub last_success: Option<SystemTime>,
+    /// Last time Duo could not be reached or answered unusably (connect, TLS, timeout, 5xx, 401, bad JSON).
+    pub last_failure: Option<SystemTime>,
+    /// The error of the last failed call.
+    pub last_error: Option<String>,
+    /// Duo's clock minus ours, in seconds, applied to `X-Duo-Date`.
+    pub clock_offset_secs: i64,
+    /// TLS connections opened (a low number against `requests` shows the pool working).
+    pub connections_opened: u64,
+}
+
+/// Times and text of the last outcomes.
+#[derive(Default)]
+struct Outcomes {
+    last_success: Option<SystemTime>,
+    last_failure: Option<SystemTime>,
+    last_error: Option<String>,
+}
+
+/// What the clones of a [`DuoClient`] share.
+struct Inner {
+    http: Client<CountingConnector, Full<Bytes>>,
+    ikey: String,
+    skey: Secret,
+    host: ApiHost,
+    /// `host[:port]`, for URIs, `Host` and messages.
+    authority: String,
+    signature: SignatureAlg,
+    https_timeout: Option<Duration>,
+    connect_timeout: Duration,
+    permits: Semaphore,
+    clock_offset: AtomicI64,
+    opened: Arc<AtomicU64>,
+    requests: AtomicU64,
+    failures: AtomicU64,
+    outcomes: Mutex<Outcomes>,
+}
+
+/// The Duo API client; clones share one connection pool and one set of counters.
+#[derive(Clone)]
+pub struct DuoClient {
+    inner: Arc<Inner>,
+}
+
+/// Seconds since the epoch by the local clock.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl DuoClient {
+    /// Build the pool for `cfg` (no network traffic yet).
+    pub fn new(cfg: &Config) -> Result<DuoClient, ClientError> {
+        if cfg.noverify {
+            return Err(ClientError::Unsupported { key: "noverify" });
+        }
+        if cfg.http_proxy.is_some() {
+            return Err(ClientError::Unsupported { key: "http_proxy" });
+        }
+        let connect_timeout = cfg
+            .https_timeout
+            .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
+        let connector = transport::connector(cfg.cafile.as_deref(), connect_timeout)?;
+        let opened = connector.opened.clone();
+        let max = cfg.authd.max_concurrent_requests;
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(cfg.authd.pool_idle_timeout)
+            // Never more in flight than `max`, so never more idle than that either.
+            .pool_max_idle_per_host(max)
+            .retry_canceled_requests(false)
+            .build(connector);
+        Ok(DuoClient {
+            inner: Arc::new(Inner {
+                http,
+                ikey: cfg.ikey.clone(),
+                skey: cfg.skey.clone(),
+                authority: cfg.host.authority(),
+                host: cfg.host.clone(),
+                signature: cfg.authd.signature,
+                https_timeout: cfg.https_timeout,
+                connect_timeout,
+                permits: Semaphore::new(max),
+                clock_offset: AtomicI64::new(0),
+                opened,
+                requests: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                outcomes: Mutex::new(Outcomes::default()),
+            }),
+        })
+    }
+
+    /// Call a Duo endpoint; on success returns the `response` member (`Null` if absent).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(String, String)],
+        opts: CallOpts,
+    ) -> Result<Value, DuoError> {
+        let exchange = self.exchange(&method, path, params, opts.idempotent);
+        let result = match opts.timeout.or(self.inner.https_timeout) {
+            Some(after) => tokio::time::timeout(after, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DuoError::Timeout {
+                        host: self.inner.authority.clone(),
+                        after,
+                    })
+                }),
+            None => exchange.await,
+        };
+        self.record(&result);
+        result
+    }
+
+    /// `GET /auth/v2/ping`: proves reachability and sets the clock offset used in `X-Duo-Date`.
+    pub async fn ping(&self) -> Result<(), DuoError> {
+        let v = self
+            .call(Method::GET, "/auth/v2/ping", &[], self.probe_opts())
+            .await?;
+        let Some(server) = v.get("time").and_then(Value::as_i64) else {
+            return Err(DuoError::InvalidJson {
+                host: self.inner.authority.clone(),
+                reason: "ping response has no numeric \"time\"".into(),
+            });
+        };
+        let offset = server.saturating_sub(unix_now());
+        self.inner.clock_offset.store(offset, Ordering::Relaxed);
+        if offset.abs() > 60 {
+            tracing::warn!(
+                "this host's clock is {offset}s off Duo's ({}); requests are dated by Duo's clock, but fix NTP",
+                self.inner.authority
+            );
+        }
+        Ok(())
+    }
+
+    /// `GET /auth/v2/check`: proves the ikey, skey and clock are accepted.
+    pub async fn check(&self) -> Result<(), DuoError> {
+        self.call(Method::GET, "/auth/v2/check", &[], self.probe_opts())
+            .await
+            .map(drop)
+    }
+
+    /// The counters, for `health`.
+    pub fn stats(&self) -> DuoStatsSnapshot {
+        let i = &self.inner;
+        let (last_success, last_failure, last_error) = match i.outcomes.lock() {
+            Ok(o) => (o.last_success, o.last_failure, o.last_error.clone()),
+            Err(p) => {
+                let o = p.into_inner();
+                (o.last_success, o.last_failure, o.last_error.clone())
+            }
+        };
+        DuoStatsSnapshot {
+            requests: i.requests.load(Ordering::Relaxed),
+            failures: i.failures.load(Ordering::Relaxed),
+            last_success,
+            last_failure,
+            last_error,
+            clock_offset_secs: i.clock_offset.load(Ordering::Relaxed),
+            connections_opened: i.opened.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Options for `ping`/`check`: idempotent, bounded even without `https_timeout`.
+    fn probe_opts(&self) -> CallOpts {
+        CallOpts {
+            idempotent: true,
+            timeout: Some(self.inner.https_timeout.unwrap_or(PROBE_TIMEOUT)),
+        }
+    }
+
+    /// Count one call's outcome.
+    fn record(&self, result: &Result<Value, DuoError>) {
+        let i = &self.inner;
+        i.requests.fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            i.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let now = SystemTime::now();
+        let mut o = match i.outcomes.lock() {
+            Ok(o) => o,
+            Err(p) => p.into_inner(),
+        };
+        match result {
+            Ok(_) => o.last_success = Some(now),
+            Err(e) => {
+                o.last_error = Some(e.to_string());
+                if e.means_unreachable() {
+                    o.last_failure = Some(now);
+                } else {
+                    o.last_success = Some(now);
+                }
+            }
+        }
+    }
+
+    /// Queue for a permit, send (retrying once on a dead pooled connection if allowed), read and sort the answer.
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &[(String, String)],
+        idempotent: bool,
+    ) -> Result<Value, DuoError> {
+        let i = &self.inner;
+        let _permit = i.permits.acquire().await.map_err(|_| DuoError::Request {
+            host: i.authority.clone(),
+            reason: "the client is shutting down".into(),
+        })?;
+        let mut retried = false;
+        loop {
+            let mut req = self.request(method, path, params)?;
+            let captured = capture_connection(&mut req);
+            match i.http.request(req).await {
+                Ok(resp) => return self.read(resp).await,
+                Err(e) => {
+                    let reused = captured.connection_metadata().as_ref().is_some_and(|c| {
+                        let mut ext = http::Extensions::new();
+                        c.get_extras(&mut ext);
+                        ext.get::<ConnUses>().is_some_and(ConnUses::reused)
+                    });
+                    if idempotent && reused && !retried && error::is_stale_connection(&e) {
+                        tracing::debug!(
+                            "pooled connection to {} was dead ({e:?}); retrying once",
+                            i.authority
+                        );
+                        retried = true;
+                        continue;
+                    }
+                    return Err(error::classify_transport(
+                        &i.authority,
+                        &e,
+                        i.connect_timeout,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Read a capped body and sort the answer.
+    async fn read(&self, resp: Response<hyper::body::Incoming>) -> Result<Value, DuoError> {
+        let i = &self.inner;
+        if let Some(uses) = resp.extensions().get::<ConnUses>() {
+            uses.add();
+        }
+        let (parts, body) = resp.into_parts();
+        let bytes = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => {
+                return Err(DuoError::InvalidJson {
+                    host: i.authority.clone(),
+                    reason: format!("response body larger than {MAX_BODY} bytes"),
+                })
+            }
+            Err(e) => {
+                return Err(error::classify_transport(
+                    &i.authority,
+                    &*e,
+                    i.connect_timeout,
+                ))
+            }
+        };
+        classify_response(
+            &i.authority,
+            parts.status,
+            &parts.headers,
+            &bytes,
+            SystemTime::now(),
+        )
+    }
+
+    /// A signed request dated by Duo's clock: GET params in the query, others as a form body.
+    fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<Request<Full<Bytes>>, DuoError> {
+        let i = &self.inner;
+        let date =
+            signing::duo_date(unix_now().saturating_add(i.clock_offset.load(Ordering::Relaxed)));
+        let canonical = signing::canonical_request(
+            &date,
+            method.as_str(),
+            i.host.canonical_host(),
+            path,
+            params,
+        );
+        let sig = signing::sign(i.signature, &i.skey, &canonical);
+        let bad = |reason: String| DuoError::Request {
+            host: i.authority.clone(),
+            reason,
+        };
+        let mut auth = HeaderValue::from_str(&signing::authorization(&i.ikey, &sig))
+            .map_err(|e| bad(e.to_string()))?;
+        auth.set_sensitive(true);
+        let query = signing::canonical_params(params);
+        let in_query = matches!(*method, Method::GET | Method::DELETE | Method::HEAD);
+        let uri = if in_query && !query.is_empty() {
+            format!("https://{}{path}?{query}", i.authority)
+        } else {
+            format!("https://{}{path}", i.authority)
+        };
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(HOST, &i.authority)
+            .header("X-Duo-Date", date)
+            .header(AUTHORIZATION, auth)
+            .header(USER_AGENT, UA);
+        let body = if in_query {
+            Bytes::new()
+        } else {
+            b = b.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Bytes::from(query)
+        };
+        b.body(Full::new(body)).map_err(|e| bad(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The daemon's shared state: the config generation in force, counters for health, and reload.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use duo_authd_proto::Reason;
+
+use crate::config::Config;
+use crate::duo::DuoClient;
+use crate::fatigue::FatigueGuard;
+use crate::login::LoginCtx;
+
+/// One loaded config and the client built from it; logins keep the generation they started with.
+pub struct Generation {
+    /// 1 at start, +1 per successful reload.
+    pub number: u64,
+    /// What a login needs.
+    pub ctx: LoginCtx,
+}
+
+/// Counters read by `health`.
+#[derive(Default)]
+pub struct Stats {
+    /// Client connections open now.
+    pub connections_open: AtomicU64,
+    /// Logins being decided now.
+    pub logins_in_flight: AtomicU64,
+    /// Logins decided since start.
+    pub logins_served: AtomicU64,
+    /// Decisions by reason.
+    pub decisions: Mutex<BTreeMap<Reason, u64>>,
+    /// Why the last reload failed (cleared by a good one).
+    pub last_reload_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    /// Count one decision.
+    pub fn record(&self, reason: Reason) {
+        self.logins_served.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut d) = self.decisions.lock() {
+            *d.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+/// Everything the server tasks share.
+pub struct Daemon {
+    /// When the daemon started, for uptime.
+    pub started: Instant,
+    /// The config file, re-read on SIGHUP.
+    pub config_path: PathBuf,
+    /// The generation new logins use.
+    current: RwLock<Arc<Generation>>,
+    /// Push-fatigue state, kept across reloads so a reload cannot reset the limits.
+    pub fatigue: FatigueGuard,
+    /// Health counters.
+    pub stats: Stats,
+    /// This host's name for Duo.
+    pub hostname: String,
+    /// This host's address for pushinfo.
+    pub local_ip: Option<String>,
+}
+
+/// Why a reload was refused; the old config stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new file is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A client could not be built from it (cafile, proxy).
+    #[error(transparent)]
+    Client(#[from] crate::duo::ClientError),
+}
+
+impl Daemon {
+    /// Assemble the state around a first, already validated config.
+    pub fn new(
+        config_path: PathBuf,
+        cfg: Config,
+        duo: DuoClient,
+        hostname: String,
+        local_ip: Option<String>,
+    ) -> Self {
+        let fatigue = FatigueGuard::new(cfg.authd.push_limit as usize, cfg.authd.push_window);
+        let ctx = LoginCtx {
+            cfg: Arc::new(cfg),
+            duo,
+            fatigue: fatigue.clone(),
+            hostname: hostname.clone(),
+            local_ip: local_ip.clone(),
+        };
+        Daemon {
+            started: Instant::now(),
+            config_path,
+            current: RwLock::new(Arc::new(Generation { number: 1, ctx })),
+            fatigue,
+            stats: Stats::default(),
+            hostname,
+            local_ip,
+        }
+    }
+
+    /// The generation new connections should use.
+    pub fn current(&self) -> Arc<Generation> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-read the config; on success swap it in for new logins, on failure keep the old one.
+    pub async fn reload(&self) -> Result<u64, ReloadError> {
+        let result = self.try_reload().await;
+        if let Ok(mut e) = self.stats.last_reload_error.lock() {
+            *e = result.as_ref().err().map(|e| e.to_string());
+        }
+        result
+    }
+
+    /// The fallible part of [`Daemon::reload`].
+    async fn try_reload(&self) -> Result<u64, ReloadError> {
+        let path = self.config_path.clone();
+        let cfg = tokio::task::spawn_blocking(move || Config::from_file(&path))
+            .await
+            .map_err(|e| crate::config::ConfigError::Io {
+                path: self.config_path.clone(),
+                source: std::io::Error::other(e),
+            })??;
+        let duo = DuoClient::new(&cfg)?;
+        if let Err(e) = duo.ping().await {
+            tracing::warn!("reloaded config: first contact with Duo failed: {e}");
+        }
+        let old = self.current();
+        let number = old.number + 1;
+        let ctx = LoginCtx {
+            cfg: Arc::new(cfg),
+            duo,
+            fatigue: self.fatigue.clone(),
+            hostname: self.hostname.clone(),
+            local_ip: self.local_ip.clone(),
+        };
+        let next = Arc::new(Generation { number, ctx });
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(number)
+    }
+}

@@ -1,0 +1,82 @@
+//! Local account lookups (NSS): who the peer uid is, and which groups it belongs to.
+
+use std::ffi::CString;
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// What the daemon needs to know about the local account behind a socket peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Login name.
+    pub name: String,
+    /// Numeric uid.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// The GECOS field, for `send_gecos`.
+    pub gecos: String,
+}
+
+/// Why a lookup failed; a failed lookup denies the login.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No passwd entry for the uid.
+    #[error("no passwd entry for uid {0}")]
+    NoSuchUid(u32),
+    /// NSS failed.
+    #[error("looking up uid {uid}: {source}")]
+    Nss {
+        /// The uid looked up.
+        uid: u32,
+        /// The error from the name service.
+        #[source]
+        source: nix::Error,
+    },
+    /// The group list of a user could not be read.
+    #[error("reading the groups of '{user}': {source}")]
+    Groups {
+        /// The user.
+        user: String,
+        /// The error from the name service.
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Look up a uid in the passwd database (blocking: call from `spawn_blocking`).
+pub fn account_by_uid(uid: u32) -> Result<Account, LookupError> {
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(u)) => Ok(Account {
+            name: u.name,
+            uid,
+            gid: u.gid.as_raw(),
+            gecos: u.gecos.to_string_lossy().into_owned(),
+        }),
+        Ok(None) => Err(LookupError::NoSuchUid(uid)),
+        Err(source) => Err(LookupError::Nss { uid, source }),
+    }
+}
+
+/// Look up a user by name (blocking), for the daemon's own `[authd] user`.
+pub fn uid_gid_by_name(name: &str) -> Result<Option<(u32, u32)>, nix::Error> {
+    Ok(User::from_name(name)?.map(|u| (u.uid.as_raw(), u.gid.as_raw())))
+}
+
+/// Names of the primary and supplementary groups of an account (blocking).
+pub fn group_names(acct: &Account) -> Result<Vec<String>, LookupError> {
+    let err = |source| LookupError::Groups {
+        user: acct.name.clone(),
+        source,
+    };
+    let cname = CString::new(acct.name.as_bytes()).map_err(|_| err(nix::Error::EINVAL))?;
+    let gids = nix::unistd::getgrouplist(&cname, Gid::from_raw(acct.gid)).map_err(err)?;
+    let mut names = Vec::with_capacity(gids.len());
+    for gid in gids {
+        if let Some(g) = Group::from_gid(gid).map_err(err)? {
+            if !names.contains(&g.name) {
+                names.push(g.name);
+            }
+        }
+    }
+    Ok(names)
+}
