@@ -587,11 +587,9 @@ impl Config {
         {
             return Err(c.invalid("cafile", "must be a path to a PEM file"));
         }
-        if raw.http_proxy.as_ref().is_some_and(Secret::is_empty) {
-            return Err(c.invalid(
-                "http_proxy",
-                "must be a URL such as http://proxy.example.com:3128",
-            ));
+        if let Some(proxy) = &raw.http_proxy {
+            // The reason never repeats the URL: it may carry the proxy password.
+            crate::duo::ProxyUrl::parse(proxy.expose()).map_err(|r| c.invalid("http_proxy", r))?;
         }
         let a = raw.authd;
         if !a.socket.is_absolute() {
@@ -810,6 +808,8 @@ mod tests {
             ("gecos_username_pos = 0", "gecos_username_pos"),
             ("cafile = \"\"", "cafile"),
             ("http_proxy = \"\"", "http_proxy"),
+            ("http_proxy = \"https://proxy:3128\"", "http_proxy"),
+            ("http_proxy = \"http://duo:pw@proxy:port\"", "http_proxy"),
             ("[authd]\nlogin_timeout = 4", "authd.login_timeout"),
             ("[authd]\nlogin_timeout = 120", "authd.login_timeout"),
             ("[authd]\nsocket = \"relative.sock\"", "authd.socket"),

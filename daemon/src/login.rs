@@ -423,6 +423,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         };
         let mut last_msg = None;
         for attempt in 0..tries {
+            // Each attempt shows its own outcome, even if it repeats the last one's words.
+            self.last_status = None;
             let choice = if let Some(p) = env_passcode.take() {
                 self.status("Reading $DUO_PASSCODE...").await?;
                 menu.resolve(p.trim())

@@ -27,11 +27,11 @@ pub enum ClientError {
         /// The configured cafile.
         path: PathBuf,
     },
-    /// A config key this build does not implement yet.
-    #[error("{key} is not supported by this build of duo-authd yet; remove it from the config")]
-    Unsupported {
-        /// The key.
-        key: &'static str,
+    /// `http_proxy` is not a usable proxy URL (the message never repeats the URL, which may hold a password).
+    #[error("http_proxy: {reason}")]
+    Proxy {
+        /// What is wrong and the accepted form.
+        reason: String,
     },
     /// rustls refused the TLS settings.
     #[error("cannot set up TLS: {0}")]

@@ -1,6 +1,7 @@
 //! The pooled HTTPS client for Duo's Auth API: signs every request, bounds concurrency, sorts failures.
 
 mod error;
+mod proxy;
 mod transport;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use crate::secret::Secret;
 use crate::signing;
 
 pub use error::{classify_response, parse_retry_after, ClientError, DuoError, ErrorClass};
+pub use proxy::ProxyUrl;
 use transport::{ConnUses, CountingConnector};
 
 /// Largest response body read from Duo (real ones are a few KiB).
@@ -104,16 +106,27 @@ fn unix_now() -> i64 {
 impl DuoClient {
     /// Build the pool for `cfg` (no network traffic yet).
     pub fn new(cfg: &Config) -> Result<DuoClient, ClientError> {
+        let authority = cfg.host.authority();
+        let proxy = match &cfg.http_proxy {
+            Some(url) => {
+                let p = ProxyUrl::parse(url.expose())
+                    .map_err(|reason| ClientError::Proxy { reason })?;
+                tracing::info!(
+                    "reaching the Duo API at {authority} through the HTTP proxy {}",
+                    p.redacted()
+                );
+                Some(p)
+            }
+            None => None,
+        };
         if cfg.noverify {
-            return Err(ClientError::Unsupported { key: "noverify" });
-        }
-        if cfg.http_proxy.is_some() {
-            return Err(ClientError::Unsupported { key: "http_proxy" });
+            tracing::warn!("noverify is set: the Duo API's certificate is NOT checked; anyone on the network path can impersonate Duo ({authority})");
         }
         let connect_timeout = cfg
             .https_timeout
             .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
-        let connector = transport::connector(cfg.cafile.as_deref(), connect_timeout)?;
+        let connector =
+            transport::connector(cfg.cafile.as_deref(), cfg.noverify, proxy, connect_timeout)?;
         let opened = connector.opened.clone();
         let max = cfg.authd.max_concurrent_requests;
         let http = Client::builder(TokioExecutor::new())
@@ -128,7 +141,7 @@ impl DuoClient {
                 http,
                 ikey: cfg.ikey.clone(),
                 skey: cfg.skey.clone(),
-                authority: cfg.host.authority(),
+                authority,
                 host: cfg.host.clone(),
                 signature: cfg.authd.signature,
                 https_timeout: cfg.https_timeout,

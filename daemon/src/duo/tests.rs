@@ -384,8 +384,171 @@ fn client_config_errors() {
         .err()
         .unwrap();
     assert!(matches!(err, ClientError::NoCertificates { .. }), "{err}");
-    let err = DuoClient::new(&config("api-x.duosecurity.com", None, "noverify = true\n"))
-        .err()
-        .unwrap();
-    assert!(matches!(err, ClientError::Unsupported { key: "noverify" }));
+    // The config loader rejects this; a Config built another way must still not reach the network.
+    let mut cfg = config("api-x.duosecurity.com", None, "");
+    cfg.http_proxy = Some(Secret::new("https://duo:hunter2@proxy:3128".into()));
+    let err = DuoClient::new(&cfg).err().unwrap();
+    assert!(
+        matches!(err, ClientError::Proxy { .. }) && !err.to_string().contains("hunter2"),
+        "{err}"
+    );
+}
+
+/// A CONNECT proxy: answers 407 unless the credentials are `duo:pa:ss`, else splices to the target.
+struct Proxy {
+    port: u16,
+    /// Heads of the CONNECT requests received.
+    connects: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn start_proxy() -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connects = Arc::new(Mutex::new(Vec::new()));
+    let seen = connects.clone();
+    tokio::spawn(async move {
+        while let Ok((mut down, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut b = [0u8; 1];
+                    if down.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let req = Seen {
+                    head: String::from_utf8_lossy(&head).into(),
+                    body: String::new(),
+                };
+                seen.lock().unwrap().push(req.clone());
+                let auth = req.header("proxy-authorization");
+                if auth.as_deref() != Some("Basic ZHVvOnBhOnNz") {
+                    let _ = down
+                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let target = req.line().split(' ').nth(1).unwrap_or("").to_string();
+                let mut up = tokio::net::TcpStream::connect(target).await.unwrap();
+                down.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+            });
+        }
+    });
+    Proxy { port, connects }
+}
+
+#[tokio::test]
+async fn calls_go_through_one_connect_tunnel() {
+    let srv = start(Arc::new(|_: &Seen, _| ok("{}"))).await;
+    let proxy = start_proxy().await;
+    let extra = format!(
+        "http_proxy = \"http://duo:pa:ss@127.0.0.1:{}/\"\n",
+        proxy.port
+    );
+    let client = DuoClient::new(&config(
+        &format!("localhost:{}", srv.port),
+        Some(srv.cafile.path()),
+        &extra,
+    ))
+    .unwrap();
+    client.check().await.unwrap();
+    client.check().await.unwrap();
+    assert_eq!(srv.seen.lock().unwrap().len(), 2);
+    assert_eq!(client.stats().connections_opened, 1);
+    let connects = proxy.connects.lock().unwrap().clone();
+    assert_eq!(connects.len(), 1, "the second call reuses the tunnel");
+    let target = format!("localhost:{}", srv.port);
+    assert_eq!(connects[0].line(), format!("CONNECT {target} HTTP/1.1"));
+    assert_eq!(connects[0].header("host"), Some(target));
+}
+
+#[tokio::test]
+async fn proxy_refusal_is_a_connect_error_naming_the_proxy() {
+    let srv = start(Arc::new(|_: &Seen, _| ok("{}"))).await;
+    let proxy = start_proxy().await;
+    let host = format!("localhost:{}", srv.port);
+    let cafile = Some(srv.cafile.path());
+    let wrong = format!(
+        "http_proxy = \"http://duo:hunter2@127.0.0.1:{}\"\n",
+        proxy.port
+    );
+    let err = DuoClient::new(&config(&host, cafile, &wrong))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Connect, "{err}");
+    let msg = err.to_string();
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(
+        msg.contains(&format!("http://duo:***@127.0.0.1:{}", proxy.port))
+            && msg.contains("HTTP/1.1 407 Proxy Authentication Required")
+            && msg.contains("check the user:password"),
+        "{msg}"
+    );
+    assert!(proxy.connects.lock().unwrap()[0]
+        .header("proxy-authorization")
+        .is_some());
+
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let gone = format!("http_proxy = \"127.0.0.1:{port}\"\n");
+    let err = DuoClient::new(&config(&host, cafile, &gone))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Connect, "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "cannot reach the HTTP proxy http://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+
+    // A proxy that accepts and never answers: bounded by the connect timeout (here https_timeout = 1).
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let held = silent.accept().await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(held);
+    });
+    let mute = format!("https_timeout = 1\nhttp_proxy = \"127.0.0.1:{port}\"\n");
+    let err = DuoClient::new(&config(&host, cafile, &mute))
+        .unwrap()
+        .call(Method::GET, "/auth/v2/check", &[], CallOpts::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DuoError::Timeout { after, .. } if after == Duration::from_secs(1)),
+        "{err}"
+    );
+    assert!(srv.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn noverify_accepts_an_untrusted_certificate() {
+    let srv = start(Arc::new(|_: &Seen, _| ok("{}"))).await;
+    // Untrusted issuer and, via the IP address, the wrong name as well.
+    for host in [
+        format!("localhost:{}", srv.port),
+        format!("127.0.0.1:{}", srv.port),
+    ] {
+        let client = DuoClient::new(&config(&host, None, "noverify = true\n")).unwrap();
+        client.check().await.unwrap();
+        let err = DuoClient::new(&config(&host, None, ""))
+            .unwrap()
+            .check()
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Tls, "{err}");
+    }
+    assert_eq!(srv.seen.lock().unwrap().len(), 2);
 }

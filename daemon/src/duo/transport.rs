@@ -1,4 +1,5 @@
-//! The TLS connector under the pool: rustls on ring, the trusted roots, and per-connection bookkeeping.
+//! The TLS connector under the pool: rustls on ring, the trusted roots (or `noverify`), the dialer
+//! (direct or through `http_proxy`), and per-connection bookkeeping.
 
 use std::future::Future;
 use std::io;
@@ -13,10 +14,14 @@ use http::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 
 use super::error::ClientError;
+use super::proxy::ProxyUrl;
 
 /// Responses a pooled connection has delivered; above zero, a request on it is on a reused connection.
 #[derive(Debug, Clone, Default)]
@@ -89,10 +94,87 @@ impl hyper::rt::Write for Conn {
 /// Error type of the hyper-rustls connector.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Opens the TCP stream TLS runs over: straight to Duo, or through a CONNECT tunnel.
+#[derive(Clone)]
+pub(crate) enum Dialer {
+    /// No proxy: hyper-util's connector (happy eyeballs, nodelay, keepalive).
+    Direct(HttpConnector),
+    /// Through `http_proxy`, within the connect timeout.
+    Tunnel(Arc<ProxyUrl>, Duration),
+}
+
+impl tower_service::Service<Uri> for Dialer {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            Dialer::Direct(c) => c.poll_ready(cx).map_err(Into::into),
+            Dialer::Tunnel(..) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        match self {
+            Dialer::Direct(c) => {
+                let connecting = c.call(uri);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            Dialer::Tunnel(proxy, timeout) => {
+                let (proxy, timeout) = (proxy.clone(), *timeout);
+                Box::pin(async move {
+                    let tcp = proxy.tunnel(&uri, timeout).await?;
+                    Ok(TokioIo::new(tcp))
+                })
+            }
+        }
+    }
+}
+
+/// `noverify`: accepts any certificate, but still checks the handshake signatures against it.
+#[derive(Debug)]
+struct NoVerify(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
 /// The HTTPS connector, counting the connections it opens (for health).
 #[derive(Clone)]
 pub(crate) struct CountingConnector {
-    inner: HttpsConnector<HttpConnector>,
+    inner: HttpsConnector<Dialer>,
     /// TLS connections established so far.
     pub(crate) opened: Arc<AtomicU64>,
 }
@@ -148,21 +230,39 @@ fn roots(cafile: Option<&Path>) -> Result<RootCertStore, ClientError> {
     Ok(roots)
 }
 
-/// The HTTPS-only connector: TCP with nodelay and keepalive, then TLS 1.3/1.2 on the ring provider.
+/// The HTTPS-only connector: TCP (direct or tunnelled) with nodelay and keepalive, then TLS 1.3/1.2
+/// on the ring provider, verified against `cafile` or the built-in roots unless `noverify`.
 pub(crate) fn connector(
     cafile: Option<&Path>,
+    noverify: bool,
+    proxy: Option<ProxyUrl>,
     connect_timeout: Duration,
 ) -> Result<CountingConnector, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots(cafile)?)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_keepalive(Some(Duration::from_secs(30)));
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let tls = if noverify {
+        let verifier = NoVerify(provider.signature_verification_algorithms);
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(roots(cafile)?)
+            .with_no_client_auth()
+    };
+    let http = match proxy {
+        Some(p) => Dialer::Tunnel(Arc::new(p), connect_timeout),
+        None => {
+            let mut http = HttpConnector::new();
+            http.set_nodelay(true);
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(connect_timeout));
+            http.set_keepalive(Some(Duration::from_secs(30)));
+            Dialer::Direct(http)
+        }
+    };
     // HTTP/1.1 only: hyper-rustls leaves ALPN empty in this mode (and refuses a preset list),
     // which servers read as HTTP/1.1.
     let inner = HttpsConnectorBuilder::new()

@@ -1,0 +1,467 @@
+//! `cargo run --release -p duo-authd-tests --bin bench [-- --quick]`: measures a login end to end.
+//!
+//! Starts the mock Duo API and the real (release) daemon, drives the real `duo-login`, and prints
+//! one table with the six figures of the README. Needs root (it uses `duo-login -f`).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duo_authd_proto::{
+    self as proto, ClientMsg, LoginRequest, ServerMsg, Verdict, PROTOCOL_VERSION,
+};
+use duo_authd_tests::harness::{self, DaemonOptions, DaemonProc};
+use duo_authd_tests::mock::{MockDuo, MockOptions};
+
+/// One row of the final table.
+struct Row {
+    /// Which figure.
+    name: String,
+    /// The measurement.
+    value: String,
+    /// The target from the issue.
+    target: String,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    if !harness::is_root() {
+        eprintln!("bench: needs root (duo-login -f, and the fd limit for 10,000 logins)");
+        std::process::exit(2);
+    }
+    raise_fd_limit();
+    let mut rows = Vec::new();
+    let n_seq = if quick { 50 } else { 300 };
+    let n_waiting = if quick { 1000 } else { 10_000 };
+
+    // 1 + 2: sequential bypass logins through the real shim.
+    {
+        let mock = MockDuo::start(MockOptions::default()).expect("mock");
+        let d = DaemonProc::start(&mock, bench_opts(n_waiting));
+        for _ in 0..20 {
+            shim_true(&d);
+        }
+        let base = mock.stats();
+        let mut lat = Vec::with_capacity(n_seq);
+        let mut bare = Vec::with_capacity(n_seq);
+        for _ in 0..n_seq {
+            lat.push(shim_true(&d));
+            let t = Instant::now();
+            let _ = Command::new("/bin/true").status();
+            bare.push(t.elapsed());
+        }
+        let after = mock.stats();
+        let (p50, p90, p99) = percentiles(&mut lat);
+        let (b50, _, _) = percentiles(&mut bare);
+        rows.push(Row {
+            name: format!(
+                "1. bypass login, duo-login start to exit of `true` ({n_seq} sequential)"
+            ),
+            value: format!(
+                "p50 {} / p90 {} / p99 {} (bare fork+exec of true: p50 {})",
+                ms(p50),
+                ms(p90),
+                ms(p99),
+                ms(b50)
+            ),
+            target: "p50 <= 2 ms, p99 <= 5 ms".into(),
+        });
+        rows.push(Row {
+            name: "2. new TLS handshakes / TCP connections per login (warm)".into(),
+            value: format!(
+                "{:.3} / {:.3} ({} requests for {} logins)",
+                (after.tls_handshakes - base.tls_handshakes) as f64 / n_seq as f64,
+                (after.tcp_connections - base.tcp_connections) as f64 / n_seq as f64,
+                after.requests - base.requests,
+                n_seq
+            ),
+            target: "0".into(),
+        });
+
+        // 3: throughput, protocol clients in threads (the shim's fork+exec would measure the kernel, not us).
+        for conc in [32usize, 256] {
+            let total = if quick { 2000 } else { 20_000 };
+            let cpu0 = proc_cpu(d.child.as_ref().map(|c| c.id()).unwrap_or(0));
+            let t = Instant::now();
+            let ok = run_clients(&d, conc, total, "allow-user");
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = proc_cpu(d.child.as_ref().map(|c| c.id()).unwrap_or(0)) - cpu0;
+            rows.push(Row {
+                name: format!("3. throughput, bypass logins at concurrency {conc}"),
+                value: format!(
+                    "{:.0} logins/s ({ok}/{total} allowed), daemon CPU {:.0} us/login",
+                    total as f64 / secs,
+                    cpu * 1e6 / total as f64
+                ),
+                target: ">= 2000 logins/s at 32".into(),
+            });
+        }
+    }
+
+    // 4: many logins waiting on a push at once.
+    {
+        let mock = MockDuo::start(MockOptions {
+            push_delay: Duration::from_secs(5),
+            ..MockOptions::default()
+        })
+        .expect("mock");
+        let d = DaemonProc::start(&mock, bench_opts(n_waiting));
+        let pid = d.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        let rss0 = rss_kib(pid);
+        let peak = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicUsize::new(0));
+        let (p2, s2) = (peak.clone(), stop.clone());
+        let sampler = std::thread::spawn(move || {
+            while s2.load(Ordering::Relaxed) == 0 {
+                p2.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let t = Instant::now();
+        let ok = waiting_logins(&d, n_waiting);
+        let took = t.elapsed();
+        stop.store(1, Ordering::Relaxed);
+        let _ = sampler.join();
+        let peak = peak.load(Ordering::Relaxed);
+        rows.push(Row {
+            name: format!("4. {n_waiting} logins waiting on a 5 s push at once"),
+            value: format!(
+                "{ok}/{n_waiting} allowed in {:.1} s; daemon RSS idle {:.1} MB, peak {:.1} MB, {:.1} KB per waiting login",
+                took.as_secs_f64(),
+                rss0 as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                (peak.saturating_sub(rss0)) as f64 / n_waiting as f64
+            ),
+            target: "<= 100 MB for 10,000".into(),
+        });
+    }
+
+    // 5: overhead over the Duo round trips, with 50 ms added to every mock response.
+    {
+        let latency = Duration::from_millis(50);
+        let mock = MockDuo::start(MockOptions {
+            latency,
+            push_delay: Duration::ZERO,
+            ..MockOptions::default()
+        })
+        .expect("mock");
+        let d = DaemonProc::start(&mock, bench_opts(100));
+        shim_login(&d, "push-user");
+        let mut over = Vec::new();
+        for _ in 0..if quick { 5 } else { 20 } {
+            let before = mock.stats();
+            let t = shim_login(&d, "push-user");
+            let after = mock.stats();
+            let trips = after.requests - before.requests;
+            let mock_time = latency * trips as u32;
+            over.push(t.saturating_sub(mock_time));
+        }
+        let (p50, _, p99) = percentiles(&mut over);
+        rows.push(Row {
+            name: "5. push login wall time minus the mock's 50 ms x round trips".into(),
+            value: format!("p50 {} / max {}", ms(p50), ms(p99)),
+            target: "<= 2 ms".into(),
+        });
+    }
+
+    // 6: the shim itself.
+    {
+        let size = std::fs::metadata(harness::bin("duo-login"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mock = MockDuo::start(MockOptions::default()).expect("mock");
+        let d = DaemonProc::start(&mock, bench_opts(100));
+        let mut c = d.shim();
+        c.args(["-f", "allow-user", "/bin/true"]);
+        let rss = child_peak_rss_kib(c);
+        rows.push(Row {
+            name: "6. duo-login binary size / peak RSS".into(),
+            value: format!(
+                "{:.0} KB / {:.2} MB",
+                size as f64 / 1024.0,
+                rss as f64 / 1024.0
+            ),
+            target: "<= 1 MB / <= 2 MB".into(),
+        });
+    }
+
+    println!("\nmachine: {}", machine());
+    println!("| figure | measured | target |\n| --- | --- | --- |");
+    for r in rows {
+        println!("| {} | {} | {} |", r.name, r.value, r.target);
+    }
+}
+
+/// A daemon config for benchmarking: limits raised for `n` concurrent logins, quiet logs.
+fn bench_opts(n: usize) -> DaemonOptions {
+    DaemonOptions {
+        log_level: "warn".into(),
+        ..DaemonOptions::default()
+    }
+    .authd(&format!("max_connections = {}", n + 1000))
+    .authd(&format!("max_connections_per_uid = {}", n + 1000))
+    .authd("login_timeout = 110")
+    .authd("push_limit = 1000000")
+}
+
+/// Run `duo-login -f allow-user /bin/true` and time it from spawn to exit.
+fn shim_true(d: &DaemonProc) -> Duration {
+    let mut c = d.shim();
+    c.args(["-f", "allow-user", "/bin/true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let t = Instant::now();
+    let st = c.status();
+    let e = t.elapsed();
+    assert!(
+        st.map(|s| s.success()).unwrap_or(false),
+        "bypass login failed:\n{}",
+        d.log_text()
+    );
+    e
+}
+
+/// A headless login for `user` through the shim, timed.
+fn shim_login(d: &DaemonProc, user: &str) -> Duration {
+    let mut c = d.shim();
+    c.args(["-f", user, "/bin/true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let t = Instant::now();
+    let st = c.status();
+    let e = t.elapsed();
+    assert!(
+        st.map(|s| s.success()).unwrap_or(false),
+        "login failed:\n{}",
+        d.log_text()
+    );
+    e
+}
+
+/// One protocol-level login for `user`; true when allowed.
+fn raw_login(socket: &std::path::Path, user: &str) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(120)));
+    if proto::write_frame(
+        &mut s,
+        &ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let start = ClientMsg::Start(LoginRequest {
+        duo_user: Some(user.to_string()),
+        client_host: None,
+        ssh_connection: None,
+        command: None,
+        interactive: false,
+        env_passcode: None,
+    });
+    let mut frames = Vec::new();
+    frames.extend(proto::encode(&start).unwrap_or_default());
+    loop {
+        match proto::read_frame::<_, ServerMsg>(&mut s) {
+            Ok(ServerMsg::Hello { .. }) => {
+                if s.write_all(&frames).is_err() {
+                    return false;
+                }
+            }
+            Ok(ServerMsg::Decision(d)) => return d.verdict == Verdict::Allow,
+            Ok(ServerMsg::Status { .. }) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// `total` logins for `user` spread over `conc` threads; returns how many were allowed.
+fn run_clients(d: &DaemonProc, conc: usize, total: usize, user: &str) -> usize {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..conc)
+        .map(|_| {
+            let (next, ok) = (next.clone(), ok.clone());
+            let socket = d.socket.clone();
+            let user = user.to_string();
+            std::thread::spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    if raw_login(&socket, &user) {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    ok.load(Ordering::Relaxed)
+}
+
+/// `n` logins for distinct users all waiting on a push at once (tokio clients: one thread, n sockets).
+fn waiting_logins(d: &DaemonProc, n: usize) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let socket = d.socket.clone();
+    rt.block_on(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let socket = socket.clone();
+            set.spawn(async move { async_login(&socket, &format!("wait-user-{i}")).await });
+        }
+        let mut ok = 0;
+        while let Some(r) = set.join_next().await {
+            if matches!(r, Ok(true)) {
+                ok += 1;
+            }
+        }
+        ok
+    })
+}
+
+/// The protocol over a tokio socket, for many concurrent clients on one thread.
+async fn async_login(socket: &std::path::Path, user: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::UnixStream::connect(socket).await else {
+        return false;
+    };
+    let mut out = proto::encode(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+    })
+    .unwrap_or_default();
+    out.extend(
+        proto::encode(&ClientMsg::Start(LoginRequest {
+            duo_user: Some(user.to_string()),
+            client_host: None,
+            ssh_connection: None,
+            command: None,
+            interactive: false,
+            env_passcode: None,
+        }))
+        .unwrap_or_default(),
+    );
+    if s.write_all(&out).await.is_err() {
+        return false;
+    }
+    loop {
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).await.is_err() {
+            return false;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > proto::MAX_FRAME {
+            return false;
+        }
+        let mut buf = vec![0u8; n];
+        if s.read_exact(&mut buf).await.is_err() {
+            return false;
+        }
+        match proto::decode::<ServerMsg>(&buf) {
+            Ok(ServerMsg::Decision(d)) => return d.verdict == Verdict::Allow,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// (p50, p90, p99) of a sample.
+fn percentiles(v: &mut [Duration]) -> (Duration, Duration, Duration) {
+    v.sort();
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.5), at(0.9), at(0.99))
+}
+
+/// Milliseconds with two decimals.
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// User+system CPU seconds of a process so far.
+fn proc_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz.max(1.0)
+}
+
+/// Resident set size of a process in KiB.
+fn rss_kib(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Peak RSS of a child process in KiB, from wait4's rusage.
+fn child_peak_rss_kib(mut c: Command) -> i64 {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Ok(child) = c.spawn() else { return -1 };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid with valid pointers.
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    if r < 0 {
+        -1
+    } else {
+        ru.ru_maxrss
+    }
+}
+
+/// Raise the soft fd limit to the hard limit (10,000 sockets need it).
+fn raise_fd_limit() {
+    // SAFETY: plain getrlimit/setrlimit on a stack struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// CPU model, cores and kernel, for the table's header.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut kernel = String::new();
+    if let Ok(mut f) = std::fs::File::open("/proc/sys/kernel/osrelease") {
+        let _ = f.read_to_string(&mut kernel);
+    }
+    format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+}

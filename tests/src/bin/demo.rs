@@ -1,0 +1,84 @@
+//! `cargo run -p duo-authd-tests --bin demo`: a real login, end to end, on the embedded mock Duo API.
+//!
+//! Starts the mock Duo Auth API (real TLS, verified signatures), writes a 0600 config, starts the
+//! real `duo-authd`, then runs the real `duo-login` on your terminal: you see Duo's menu, pick
+//! push (1), the mock approves it after a moment, and the shim execs a command.
+
+use std::io::IsTerminal;
+use std::process::Command;
+use std::time::Duration;
+
+use duo_authd_tests::harness::{self, DaemonOptions, DaemonProc};
+use duo_authd_tests::mock::{MockDuo, MockOptions};
+
+fn main() {
+    let mock = match MockDuo::start(MockOptions {
+        push_delay: Duration::from_millis(1500),
+        ..MockOptions::default()
+    }) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("demo: cannot start the mock Duo API: {e}");
+            std::process::exit(1);
+        }
+    };
+    let root = harness::is_root();
+    let mut opts = DaemonOptions::default().top("motd = false");
+    if !root {
+        // Not root: the daemon runs as you; allow_root is harmless then.
+        opts.authd.retain(|l| !l.starts_with("allow_root"));
+    }
+    let daemon = DaemonProc::start(&mock, opts);
+    let me =
+        std::env::var("USER").unwrap_or_else(|_| if root { "root".into() } else { String::new() });
+
+    println!("== duo-authd demo ==========================================================");
+    println!(
+        "mock Duo API : https://{} (TLS, CA {})",
+        mock.host(),
+        mock.ca_file().display()
+    );
+    println!(
+        "daemon       : {} serving {}",
+        harness::bin("duo-authd").display(),
+        daemon.socket.display()
+    );
+    println!(
+        "config       : {} (mode 0600, holds the skey; duo-login never reads it)",
+        daemon.config.display()
+    );
+    println!("Pick 1 (Duo Push): the mock approves it after 1.5 s. 2 = phone call, 3 = SMS then type 123456.");
+    println!("============================================================================\n");
+
+    let mut shim = Command::new(harness::bin("duo-login"));
+    shim.arg("-s").arg(&daemon.socket);
+    if !root && !me.is_empty() {
+        // The shim only trusts root or the daemon's user at the other end of the socket.
+        shim.args(["--daemon-user", &me]);
+    }
+    shim.args([
+        "echo",
+        "\n*** Logged in: duo-login would now exec your shell. ***",
+    ]);
+    shim.env_remove("SSH_ORIGINAL_COMMAND");
+    if !std::io::stdin().is_terminal() {
+        println!("(stdin is not a terminal: running headless, one automatic push)");
+    }
+    let status = shim.status();
+    println!("\n-- daemon audit log ---------------------------------------------------------");
+    for line in daemon.log_text().lines().filter(|l| l.contains("audit")) {
+        println!("{line}");
+    }
+    let s = mock.stats();
+    println!(
+        "-- mock: {} requests, {} TLS handshake(s), all signatures verified ({} bad)",
+        s.requests, s.tls_handshakes, s.bad_signatures
+    );
+    match status {
+        Ok(st) => std::process::exit(st.code().unwrap_or(1)),
+        Err(e) => {
+            eprintln!("demo: cannot run duo-login: {e}");
+            std::process::exit(1);
+        }
+    }
+}

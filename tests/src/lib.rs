@@ -1,0 +1,5 @@
+//! Test support for duo-authd: the mock Duo Auth API, a pty driver and the harness around the real binaries.
+
+pub mod harness;
+pub mod mock;
+pub mod pty;

@@ -1,0 +1,124 @@
+//! The mock's TLS identity, made fresh at every start: a CA (whose PEM the daemon gets as `cafile`) and a leaf
+//! certificate, good or deliberately broken, for the server.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// Which certificate the mock presents, to test the daemon's certificate checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CertKind {
+    /// A leaf for `localhost` and 127.0.0.1, signed by the CA in `ca_file`.
+    #[default]
+    Good,
+    /// Signed by the CA but for `wrong-name.example` only: the host name check must fail.
+    WrongName,
+    /// Signed by the CA for the right names, but valid only in 2000: the validity check must fail.
+    Expired,
+    /// Self-signed for the right names: the CA in `ca_file` did not sign it (an untrusted issuer).
+    SelfSigned,
+}
+
+/// Why the mock could not make its certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// rcgen refused the parameters or the key.
+    #[error("mock Duo: cannot generate the test certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the certificate or key.
+    #[error("mock Duo: TLS server configuration rejected the test certificate: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The server side of TLS and the CA a client should trust.
+pub(crate) struct ServerIdentity {
+    /// Ready-made rustls configuration (ring provider, HTTP/1.1 ALPN).
+    pub config: Arc<rustls::ServerConfig>,
+    /// PEM of the CA written to `ca_file`.
+    pub ca_pem: String,
+}
+
+fn leaf_params(names: &[&str], with_ip: bool) -> Result<CertificateParams, rcgen::Error> {
+    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+    if with_ip {
+        p.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+    p.distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("mock"));
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    Ok(p)
+}
+
+/// Make the CA and the leaf of `kind`, and the rustls server configuration presenting it.
+pub(crate) fn make_identity(kind: CertKind) -> Result<ServerIdentity, CertError> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "duo-authd mock Duo test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params.self_signed(&ca_key)?;
+
+    let leaf_key = KeyPair::generate()?;
+    let leaf = match kind {
+        CertKind::Good => leaf_params(&["localhost"], true)?.signed_by(&leaf_key, &ca, &ca_key)?,
+        CertKind::WrongName => {
+            leaf_params(&["wrong-name.example"], false)?.signed_by(&leaf_key, &ca, &ca_key)?
+        }
+        CertKind::Expired => {
+            let mut p = leaf_params(&["localhost"], true)?;
+            p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2000, 12, 31);
+            p.signed_by(&leaf_key, &ca, &ca_key)?
+        }
+        CertKind::SelfSigned => leaf_params(&["localhost"], true)?.self_signed(&leaf_key)?,
+    };
+
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(ServerIdentity {
+        config: Arc::new(config),
+        ca_pem: ca.pem(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_builds() {
+        for kind in [
+            CertKind::Good,
+            CertKind::WrongName,
+            CertKind::Expired,
+            CertKind::SelfSigned,
+        ] {
+            let id = make_identity(kind).unwrap();
+            assert!(
+                id.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+                "{kind:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `duo-authd` and `duo-login` binaries, over a real Unix socket,
+//! against the mock Duo API (real TLS, verified signatures). One test binary, several modules.
+
+mod common;
+mod faults;
+mod scenarios;
+mod security;
