@@ -31,6 +31,16 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// login_duo's syslog priority for this outcome (info for success, err for errors, else warning).
+    pub fn priority(&self) -> crate::syslog::Priority {
+        use crate::syslog::Priority;
+        match self.reason {
+            Reason::Authenticated => Priority::Info,
+            Reason::Error => Priority::Err,
+            _ => Priority::Warning,
+        }
+    }
+
     /// login_duo's phrase for this outcome ("Successful Duo login", "Failsafe Duo login", ...).
     pub fn headline(&self) -> &'static str {
         match self.reason {
@@ -38,6 +48,8 @@ impl AuditRecord {
             Reason::Bypass | Reason::NotInGroups => "Skipped Duo login",
             Reason::FailSafe => "Failsafe Duo login",
             Reason::FailSecure => "Failsecure Duo login",
+            // login_duo logs a preauth deny (no factor was ever tried) as "Aborted".
+            Reason::Denied if self.factor.is_none() => "Aborted Duo login",
             Reason::Denied => "Failed Duo login",
             Reason::Enroll | Reason::Aborted | Reason::NotPermitted | Reason::RateLimited => {
                 "Aborted Duo login"
@@ -91,15 +103,17 @@ impl fmt::Display for AuditRecord {
 
 /// Emit the record on the audit target (stderr, and syslog when configured).
 pub fn emit(rec: &AuditRecord) {
+    let line = rec.to_string();
     match rec.reason {
         Reason::Authenticated | Reason::Bypass | Reason::NotInGroups => {
-            tracing::info!(target: "audit", "{rec}")
+            tracing::info!(target: "audit", "{line}")
         }
         Reason::FailSafe | Reason::FailSecure | Reason::Error => {
-            tracing::error!(target: "audit", "{rec}")
+            tracing::error!(target: "audit", "{line}")
         }
-        _ => tracing::warn!(target: "audit", "{rec}"),
+        _ => tracing::warn!(target: "audit", "{line}"),
     }
+    crate::syslog::send(rec.priority(), &line);
 }
 
 #[cfg(test)]
@@ -127,5 +141,34 @@ mod tests {
         assert!(line.contains("latency_ms=1500"));
         assert!(!line.contains('\u{1b}'));
         assert!(!line.contains('\n'));
+        assert_eq!(rec.priority(), crate::syslog::Priority::Warning);
+    }
+
+    #[test]
+    fn preauth_deny_reads_aborted_like_login_duo() {
+        let mut rec = AuditRecord {
+            user: "bob".into(),
+            uid: 0,
+            pid: None,
+            client: None,
+            factor: None,
+            txid: None,
+            verdict: Verdict::Deny,
+            reason: Reason::Denied,
+            detail: Some("Login denied by policy".into()),
+            latency: Duration::ZERO,
+        };
+        assert!(rec
+            .to_string()
+            .starts_with("Aborted Duo login for \"bob\": "));
+        rec.factor = Some("push1".into());
+        assert!(rec
+            .to_string()
+            .starts_with("Failed Duo login for \"bob\": "));
+        rec.reason = Reason::Authenticated;
+        assert_eq!(rec.priority(), crate::syslog::Priority::Info);
+        // Emitting with syslog on must not fail (what reaches syslogd is not observable here).
+        crate::syslog::configure(true);
+        emit(&rec);
     }
 }

@@ -671,6 +671,9 @@ impl Config {
         if self.authd.allow_root {
             w.push("[authd] allow_root = true: the daemon may keep running as root".into());
         }
+        if crate::groups::all_negated(&self.groups) {
+            w.push("groups: every pattern is negated (!...), so no user matches and nobody will be asked for Duo".into());
+        }
         w
     }
 }

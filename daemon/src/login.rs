@@ -120,6 +120,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             latency: Duration::ZERO,
         },
         last_status: None,
+        show_headless: false,
     };
     let result = login.flow(peer, req).await;
     let mut rec = login.rec;
@@ -159,6 +160,13 @@ struct Login<'a, S> {
     rec: AuditRecord,
     /// The last status line shown, so repeats from long-polling are not printed twice.
     last_status: Option<String>,
+    /// Send status lines to a headless client too (a Verified Duo Push attempt: its code must be seen).
+    show_headless: bool,
+}
+
+/// Whether `choice` is a Verified Duo Push that preauth gave a transaction id for.
+fn is_verified_push(menu: &Menu, choice: &Choice) -> bool {
+    menu.txid.is_some() && matches!(choice, Choice::Prompt(p) if p.starts_with("verified_push"))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
@@ -217,13 +225,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
             .await
     }
 
-    /// An allow decision, with the motd for interactive logins when configured.
+    /// An allow decision, with the motd for interactive logins when configured (login_duo prints
+    /// it after a Duo answer, not for users outside `groups`).
     fn allow(&self, reason: Reason) -> Decision {
         Decision {
             verdict: Verdict::Allow,
             reason,
             message: None,
-            show_motd: self.cfg().motd && self.conv.interactive,
+            show_motd: self.cfg().motd && self.conv.interactive && reason != Reason::NotInGroups,
         }
     }
 
@@ -247,7 +256,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         }
     }
 
-    /// The client address: `SSH_CONNECTION`, else `-h` (root only), else this host when `fallback_local_ip`.
+    /// The client address: `SSH_CONNECTION`, else `-h` (root only), else this host when
+    /// `fallback_local_ip` (which, as in login_duo, also replaces a `-h` that is not an IP address).
     fn client_ip(&self, peer: &Peer, req: &LoginRequest) -> Option<String> {
         let from_ssh = req
             .ssh_connection
@@ -257,13 +267,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         if let Some(ip) = from_ssh {
             return Some(ip.to_string());
         }
+        let fallback = self.cfg().fallback_local_ip;
         if let Some(h) = &req.client_host {
             if peer.uid == 0 {
+                if fallback && h.parse::<IpAddr>().is_err() {
+                    return self.ctx.local_ip.clone().or_else(|| Some(h.clone()));
+                }
                 return Some(h.clone());
             }
             tracing::warn!(uid = peer.uid, "ignoring -h from a non-root client");
         }
-        if self.cfg().fallback_local_ip {
+        if fallback {
             return self.ctx.local_ip.clone();
         }
         None
@@ -287,8 +301,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         }
     }
 
-    /// Send a status line unless it repeats the previous one.
+    /// Send a status line unless it repeats the previous one. A headless client (one automatic
+    /// attempt, like login_duo's quiet non-interactive mode) gets only a Verified Push's lines,
+    /// which its shim prints on stderr so the code reaches the user.
     async fn status(&mut self, text: &str) -> Result<(), Stop> {
+        if !self.conv.interactive && !self.show_headless {
+            return Ok(());
+        }
         if self.last_status.as_deref() != Some(text) {
             self.last_status = Some(text.to_string());
             self.conv.status(text).await?;
@@ -425,10 +444,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         for attempt in 0..tries {
             // Each attempt shows its own outcome, even if it repeats the last one's words.
             self.last_status = None;
+            self.show_headless = false;
             let choice = if let Some(p) = env_passcode.take() {
                 self.status("Reading $DUO_PASSCODE...").await?;
                 menu.resolve(p.trim())
             } else if !interactive || (attempt == 0 && self.cfg().autopush) {
+                self.show_headless = is_verified_push(menu, &menu.default);
                 self.status(menu.default.auto_message()).await?;
                 menu.default.clone()
             } else {
@@ -447,6 +468,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
                 }
                 menu.resolve(answer)
             };
+            self.show_headless = is_verified_push(menu, &choice);
             self.rec.factor = Some(choice.label());
             // Held until this attempt ends: dropping it frees the user's push slot even if the client leaves.
             let _ticket = match choice.kind() {
@@ -506,7 +528,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         if self.cfg().pushinfo {
             params.push(("pushinfo".into(), self.pushinfo(req)));
         }
-        if let Some(txid) = &menu.txid {
+        // Preauth's Verified Push transaction goes back only with the verified push itself.
+        if let (Some(txid), true) = (&menu.txid, is_verified_push(menu, choice)) {
             params.push(("txid".into(), txid.clone()));
         }
         let v = self

@@ -192,6 +192,8 @@ async fn run(
             "first contact with Duo failed (logins will follow failmode until it answers): {e}"
         ),
     }
+    // Audit lines also go to syslog when asked (login_duo's only log); re-applied on each reload.
+    duo_authd::syslog::configure(cfg.authd.syslog);
     let hostname = netinfo::hostname();
     let local_ip = netinfo::local_ip(&cfg.host.host, cfg.host.port);
     let daemon = Arc::new(Daemon::new(config_path, cfg, duo, hostname, local_ip));
@@ -222,7 +224,10 @@ async fn run(
         loop {
             tokio::select! {
                 _ = hup.recv() => match sig_daemon.reload().await {
-                    Ok(n) => tracing::info!("SIGHUP: reloaded {} (generation {n})", sig_daemon.config_path.display()),
+                    Ok(n) => {
+                        duo_authd::syslog::configure(sig_daemon.current().ctx.cfg.authd.syslog);
+                        tracing::info!("SIGHUP: reloaded {} (generation {n})", sig_daemon.config_path.display())
+                    }
                     Err(e) => tracing::error!("SIGHUP: reload refused, keeping the previous config: {e}"),
                 },
                 _ = term.recv() => { tracing::info!("SIGTERM: draining"); let _ = stop_tx.send(true); break; }

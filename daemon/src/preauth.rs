@@ -97,7 +97,11 @@ impl Choice {
             Choice::Device { factor, .. } => factor,
             Choice::Passcode(_) => return FactorKind::Passcode,
         };
-        if name.starts_with("push") || name.starts_with("phone") || name == "auto" {
+        if name.starts_with("push")
+            || name.starts_with("verified_push")
+            || name.starts_with("phone")
+            || name == "auto"
+        {
             FactorKind::OutOfBand
         } else if name.starts_with("sms") {
             FactorKind::Sms
@@ -306,6 +310,9 @@ mod tests {
         assert_eq!(m.resolve("123456"), Choice::Prompt("123456".into()));
         assert_eq!(m.resolve("123456").label(), "passcode");
         assert_eq!(m.default.kind(), FactorKind::OutOfBand);
+        let verified = Choice::Prompt("verified_push1".into());
+        assert_eq!(verified.kind(), FactorKind::OutOfBand);
+        assert_eq!(verified.label(), "verified_push1");
     }
 
     #[test]

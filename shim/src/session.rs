@@ -96,6 +96,13 @@ pub fn connect<O: Write, E: Write>(
     if !ft.is_socket() {
         return Err(format!("{shown} is not a socket"));
     }
+    // Check the owner before connecting, so an untrusted listener never learns who is logging in.
+    if !trusted.contains(&meta.uid()) {
+        return Err(format!(
+            "{shown}: the socket is owned by uid {}, which is not trusted",
+            meta.uid()
+        ));
+    }
     let stream =
         UnixStream::connect(path).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
     stream
@@ -149,6 +156,10 @@ pub fn converse<O: Write, E: Write>(
                 if interactive {
                     let _ = writeln!(con.out, "{}", sanitize(&text));
                     let _ = con.out.flush();
+                } else {
+                    // The daemon sends a headless login only what must be seen (a Verified Push
+                    // code); stderr keeps stdout clean for scp/rsync.
+                    con.show(false, &text);
                 }
             }
             ServerMsg::Prompt { text, echo } => {
@@ -426,6 +437,7 @@ mod tests {
         let (outcome, out, err) = run(shim, req(false), stdin.as_fd());
         assert_eq!(outcome, Outcome::Deny);
         assert_eq!(out, "");
+        assert!(err.contains("hi\n"), "{err}");
         assert!(err.contains("Please enroll at https://x\n"), "{err}");
         let seen = h.join().unwrap();
         assert_eq!(

@@ -190,7 +190,9 @@ impl DaemonProc {
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(20);
         while Instant::now() < end {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            // Ready means the accept loop answers (signal handlers are installed by then), not merely
+            // that the socket is bound.
+            if answers_hello(&self.socket) {
                 return;
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -271,6 +273,26 @@ impl Drop for DaemonProc {
             let _ = c.wait();
         }
     }
+}
+
+/// Whether a daemon at `socket` completes the protocol handshake.
+pub fn answers_hello(socket: &Path) -> bool {
+    use duo_authd_proto::{read_frame, write_frame, ClientMsg, ServerMsg, PROTOCOL_VERSION};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    write_frame(
+        &mut s,
+        &ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    )
+    .is_ok()
+        && matches!(
+            read_frame::<_, ServerMsg>(&mut s),
+            Ok(ServerMsg::Hello { .. })
+        )
 }
 
 /// Write a file with mode 0600 (created so, never briefly readable by others).

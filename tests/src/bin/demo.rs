@@ -56,9 +56,10 @@ fn main() {
         // The shim only trusts root or the daemon's user at the other end of the socket.
         shim.args(["--daemon-user", &me]);
     }
+    // Arguments are joined and run by the shell with -c, as login_duo does: quote for the shell.
     shim.args([
         "echo",
-        "\n*** Logged in: duo-login would now exec your shell. ***",
+        "'*** Logged in: duo-login would now exec your shell. ***'",
     ]);
     shim.env_remove("SSH_ORIGINAL_COMMAND");
     if !std::io::stdin().is_terminal() {

@@ -23,9 +23,10 @@
 //! | `authbadjson-user` | as `push-user` | `/auth` → 200 with a body that is not JSON |
 //! | `status5xx-user` | as `push-user` | `/auth` fine, `/auth_status` → HTTP 502 |
 //! | `unauthorized-user` | HTTP 401 (code 40101) even with a good signature | — |
+//! | `verified-user` | as `push-user`; with `client_supports_verified_push=1`: factors `verified_push1` and `txid` [`VERIFIED_TXID`] | `verified_push1` needs that `txid` (a `txid` with any other factor is denied); waiting status_msg carries the code ("Enter 123 in your Duo Mobile app...") |
 //!
-//! For every user, `/auth` takes `factor=prompt` with `prompt=push1|phone1|sms1|<passcode>` (`verified_push1` counts
-//! as a push) or `factor=push|phone|sms|auto` with `device=`, or `factor=passcode` with `passcode=`. Passcode
+//! For every user, `/auth` takes `factor=prompt` with `prompt=push1|phone1|sms1|<passcode>` (`verified_push1` is a
+//! verified push) or `factor=push|phone|sms|auto` with `device=`, or `factor=passcode` with `passcode=`. Passcode
 //! `123456` allows ("Success. Logging you in..."), any other denies ("Incorrect passcode. Please try again.").
 
 use std::collections::BTreeMap;
@@ -37,6 +38,12 @@ pub(crate) const ESCAPE_PAYLOAD: &str = "ESC-TEST\u{1b}[2J\u{1b}]0;pwned\u{7}\u{
 
 /// The only passcode the mock accepts.
 pub(crate) const GOOD_PASSCODE: &str = "123456";
+
+/// The transaction id preauth hands a Verified Push client (`verified-user`), expected back on `/auth`.
+pub(crate) const VERIFIED_TXID: &str = "verified-push-txid";
+
+/// The code a Verified Push asks the user to type into Duo Mobile.
+pub(crate) const VERIFY_CODE: &str = "123";
 
 /// The one device every user has.
 pub(crate) const DEVICE_ID: &str = "DPFZRS9FB0D46QFTM891";
@@ -84,6 +91,8 @@ pub(crate) enum Scenario {
     Status5xx,
     /// `unauthorized-user`.
     Unauthorized,
+    /// `verified-user`.
+    Verified,
 }
 
 /// The scenario of a Duo username.
@@ -108,6 +117,7 @@ pub(crate) fn scenario(user: &str) -> Scenario {
         "authbadjson-user" => Scenario::AuthBadJson,
         "status5xx-user" => Scenario::Status5xx,
         "unauthorized-user" => Scenario::Unauthorized,
+        "verified-user" => Scenario::Verified,
         // sms-user needs nothing special: SMS and passcodes work the same for everyone.
         _ => Scenario::Push,
     }
@@ -186,11 +196,39 @@ pub(crate) fn preauth_response(sc: Scenario, user: &str, text_prompt: bool) -> V
     }
 }
 
+/// Turn a `verified-user` preauth into a Verified Push one (the client said it supports it).
+pub(crate) fn make_verified(r: &mut Value) {
+    if let Some(f) = r.pointer_mut("/prompt/factors") {
+        f["1"] = json!("verified_push1");
+        f["default"] = json!("verified_push1");
+    }
+    if r.get("result").and_then(Value::as_str) == Some("auth") {
+        r["txid"] = json!(VERIFIED_TXID);
+    }
+}
+
+/// Why a `verified-user` `/auth` is refused (the `txid` rule of duo_unix's own mock), if it is.
+pub(crate) fn txid_problem(sc: Scenario, p: &BTreeMap<String, String>) -> Option<&'static str> {
+    if sc != Scenario::Verified {
+        return None;
+    }
+    let verified = p
+        .get("prompt")
+        .is_some_and(|v| v.starts_with("verified_push"));
+    match (verified, p.get("txid").map(String::as_str)) {
+        (true, Some(VERIFIED_TXID)) | (false, None) => None,
+        (true, _) => Some("wrong or missing txid passed to /auth"),
+        (false, Some(_)) => Some("txid should not be passed to /auth"),
+    }
+}
+
 /// What an `/auth` asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Factor {
     /// A Duo Push (approved or denied after `push_delay`).
     Push,
+    /// A Verified Duo Push: a push whose waiting status carries the code to type.
+    VerifiedPush,
     /// A phone call (answered after `push_delay`).
     Phone,
     /// New SMS passcodes (an immediate deny, as Duo does).
@@ -202,7 +240,7 @@ pub(crate) enum Factor {
 impl Factor {
     /// Whether the answer waits for the user's phone (counted as a push).
     pub(crate) fn waits(&self) -> bool {
-        matches!(self, Factor::Push | Factor::Phone)
+        matches!(self, Factor::Push | Factor::VerifiedPush | Factor::Phone)
     }
 }
 
@@ -214,7 +252,8 @@ pub(crate) fn factor_of(
     let get = |k: &str| p.get(k).map(String::as_str);
     match get("factor") {
         Some("prompt") => match get("prompt") {
-            Some("push1" | "verified_push1") => Ok(Factor::Push),
+            Some("push1") => Ok(Factor::Push),
+            Some("verified_push1") => Ok(Factor::VerifiedPush),
             Some("phone1") => Ok(Factor::Phone),
             Some("sms1") => Ok(Factor::Sms),
             Some(code) => Ok(Factor::Passcode(code.to_string())),
@@ -254,10 +293,12 @@ impl Answer {
 /// The outcome of `factor` for this scenario.
 pub(crate) fn final_answer(sc: Scenario, factor: &Factor) -> Answer {
     let (result, status, text) = match factor {
-        Factor::Push | Factor::Phone if sc == Scenario::PushDeny => {
+        Factor::Push | Factor::VerifiedPush | Factor::Phone if sc == Scenario::PushDeny => {
             ("deny", "deny", "Login request denied.")
         }
-        Factor::Push | Factor::Phone => ("allow", "allow", "Success. Logging you in..."),
+        Factor::Push | Factor::VerifiedPush | Factor::Phone => {
+            ("allow", "allow", "Success. Logging you in...")
+        }
         Factor::Sms => ("deny", "sent", "New SMS passcodes sent."),
         Factor::Passcode(c) if c == GOOD_PASSCODE => {
             ("allow", "allow", "Success. Logging you in...")
@@ -274,13 +315,20 @@ pub(crate) fn final_answer(sc: Scenario, factor: &Factor) -> Answer {
 /// What `/auth_status` says while `factor` is still pending.
 pub(crate) fn waiting_answer(sc: Scenario, factor: &Factor) -> Answer {
     let (status, text) = match factor {
-        Factor::Phone => ("calling", "Calling your phone..."),
-        _ => ("pushed", "Pushed a login request to your device..."),
+        Factor::Phone => ("calling", "Calling your phone...".to_string()),
+        Factor::VerifiedPush => (
+            "pushed",
+            format!("Enter {VERIFY_CODE} in your Duo Mobile app to approve this login..."),
+        ),
+        _ => (
+            "pushed",
+            "Pushed a login request to your device...".to_string(),
+        ),
     };
     Answer {
         result: "waiting",
         status,
-        status_msg: msg(sc, text),
+        status_msg: msg(sc, &text),
     }
 }
 
@@ -355,6 +403,45 @@ mod tests {
         assert!(waiting_answer(Scenario::Escape, &Factor::Push)
             .status_msg
             .contains('\u{9b}'));
+        assert!(waiting_answer(Scenario::Verified, &Factor::VerifiedPush)
+            .status_msg
+            .contains("Enter 123 in your Duo Mobile app"));
+        assert_eq!(
+            final_answer(Scenario::Verified, &Factor::VerifiedPush).result,
+            "allow"
+        );
+    }
+
+    #[test]
+    fn verified_push_txid_rule() {
+        let mut r = preauth_response(scenario("verified-user"), "verified-user", true);
+        make_verified(&mut r);
+        assert_eq!(r["txid"], VERIFIED_TXID);
+        assert_eq!(r["prompt"]["factors"]["default"], "verified_push1");
+        let sc = Scenario::Verified;
+        let ok = params(&[("prompt", "verified_push1"), ("txid", VERIFIED_TXID)]);
+        assert_eq!(txid_problem(sc, &ok), None);
+        assert_eq!(
+            factor_of(
+                sc,
+                &params(&[("factor", "prompt"), ("prompt", "verified_push1")])
+            ),
+            Ok(Factor::VerifiedPush)
+        );
+        assert!(txid_problem(sc, &params(&[("prompt", "verified_push1")])).is_some());
+        assert!(txid_problem(
+            sc,
+            &params(&[("prompt", "123456"), ("txid", VERIFIED_TXID)])
+        )
+        .is_some());
+        assert_eq!(txid_problem(sc, &params(&[("prompt", "123456")])), None);
+        assert_eq!(
+            txid_problem(
+                Scenario::Push,
+                &params(&[("prompt", "push1"), ("txid", "x")])
+            ),
+            None
+        );
     }
 
     #[test]

@@ -284,7 +284,13 @@ async fn preauth(sh: &Shared, p: &BTreeMap<String, String>) -> Resp {
         _ => {}
     }
     let text_prompt = matches!(p.get("text_prompt").map(String::as_str), Some("1" | "true"));
-    ok(scenarios::preauth_response(sc, user, text_prompt))
+    let mut r = scenarios::preauth_response(sc, user, text_prompt);
+    if sc == Scenario::Verified
+        && p.get("client_supports_verified_push").map(String::as_str) == Some("1")
+    {
+        scenarios::make_verified(&mut r);
+    }
+    ok(r)
 }
 
 /// Count a push or call as pending for `push_delay`, and record the peak.
@@ -342,6 +348,11 @@ async fn auth(sh: &Arc<Shared>, p: &BTreeMap<String, String>) -> Result<Resp, Ha
         Ok(f) => f,
         Err(why) => return Ok(fail_detail(400, 40002, "Invalid request parameters", why)),
     };
+    if let Some(why) = scenarios::txid_problem(sc, p) {
+        return Ok(ok(
+            json!({"result": "deny", "status": "deny", "status_msg": why}),
+        ));
+    }
     let delay = if factor.waits() {
         sh.opts.push_delay
     } else {

@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `duo-authd` and `duo-login` binaries, over a real Unix socket,
 //! against the mock Duo API (real TLS, verified signatures). One test binary, several modules.
 
+mod abuse;
 mod common;
 mod faults;
+mod parity;
 mod scenarios;
 mod security;
+mod service;
