@@ -13,6 +13,9 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 /// How long a single write to a client may take before we give up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Initial read buffer per client (tokio-util defaults to 8 KiB).
+const INITIAL_READ_BUFFER: usize = 512;
+
 /// Why the conversation with a client ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvError {
@@ -53,7 +56,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
     /// Wrap a connected socket.
     pub fn new(stream: S, idle_timeout: Duration) -> Self {
         Conversation {
-            framed: Framed::new(stream, codec()),
+            // Frames are small: start with a small read buffer (it grows on demand up to MAX_FRAME),
+            // so thousands of waiting logins cost little memory.
+            framed: Framed::with_capacity(stream, codec(), INITIAL_READ_BUFFER),
             interactive: false,
             idle_timeout,
         }
