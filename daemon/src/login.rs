@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use duo_authd_proto::{Decision, LoginRequest, Reason, Verdict};
 use http::Method;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -30,12 +29,6 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest wait between retries after a 429 without Retry-After (login_duo's cap).
 const MAX_BACKOFF: Duration = Duration::from_secs(32);
-/// Characters Duo's URL encoding leaves alone (RFC 3986 unreserved), for pushinfo.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// What every login shares: the config generation it started under, the Duo client, the fatigue guard.
 #[derive(Clone)]
@@ -602,8 +595,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         let command = req.command.as_deref().unwrap_or("");
         format!(
             "Server+IP={}&Command={}",
-            utf8_percent_encode(&server_ip, UNRESERVED),
-            utf8_percent_encode(command, UNRESERVED)
+            crate::signing::encode(&server_ip),
+            crate::signing::encode(command)
         )
     }
 }

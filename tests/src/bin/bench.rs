@@ -245,19 +245,7 @@ fn bench_opts(n: usize) -> DaemonOptions {
 
 /// Run `duo-login -f allow-user /bin/true` and time it from spawn to exit.
 fn shim_true(d: &DaemonProc) -> Duration {
-    let mut c = d.shim();
-    c.args(["-f", "allow-user", "/bin/true"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    let t = Instant::now();
-    let st = c.status();
-    let e = t.elapsed();
-    assert!(
-        st.map(|s| s.success()).unwrap_or(false),
-        "bypass login failed:\n{}",
-        d.log_text()
-    );
-    e
+    shim_login(d, "allow-user")
 }
 
 /// A headless login for `user` through the shim, timed.
