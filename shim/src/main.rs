@@ -82,11 +82,13 @@ fn run() -> i32 {
         env_passcode: env_string("DUO_PASSCODE"),
     };
 
-    let (trusted, notes) = peer::trusted_uids(a.daemon_user.as_deref());
-    for n in &notes {
-        con.debug(format_args!("{n}"));
+    let trust = peer::Trust::new(a.daemon_user.as_deref());
+    if con.debug {
+        for n in trust.notes() {
+            con.debug(format_args!("{n}"));
+        }
     }
-    let outcome = match session::connect(&a.socket, &trusted, &mut con) {
+    let outcome = match session::connect(&a.socket, &trust, &mut con) {
         Ok(mut stream) => session::converse(&mut stream, request, stdin.as_fd(), &mut con),
         Err(reason) => Outcome::Unavailable(reason),
     };

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use duo_authd_proto::{
-    read_frame, sanitize, write_frame, ClientMsg, ErrorKind, FrameError, LoginRequest, ServerMsg,
-    Verdict, PROTOCOL_VERSION,
+    encode, read_frame, sanitize, write_frame, ClientMsg, ErrorKind, FrameError, LoginRequest,
+    ServerMsg, Verdict, PROTOCOL_VERSION,
 };
 
 use crate::peer;
@@ -83,7 +83,7 @@ pub enum Outcome {
 /// Connect to the daemon's socket and check, before sending anything, that root or a trusted user serves it.
 pub fn connect<O: Write, E: Write>(
     path: &Path,
-    trusted: &[u32],
+    trust: &peer::Trust,
     con: &mut Console<O, E>,
 ) -> Result<UnixStream, String> {
     let shown = path.display();
@@ -97,7 +97,7 @@ pub fn connect<O: Write, E: Write>(
         return Err(format!("{shown} is not a socket"));
     }
     // Check the owner before connecting, so an untrusted listener never learns who is logging in.
-    if !trusted.contains(&meta.uid()) {
+    if !trust.allows(meta.uid()) {
         return Err(format!(
             "{shown}: the socket is owned by uid {}, which is not trusted",
             meta.uid()
@@ -111,7 +111,7 @@ pub fn connect<O: Write, E: Write>(
         .map_err(|e| format!("cannot set timeouts on {shown}: {e}"))?;
     let peer_uid = peer::peer_uid(&stream)
         .map_err(|e| format!("cannot get the peer credentials of {shown}: {e}"))?;
-    peer::trusted(peer_uid, meta.uid(), trusted).map_err(|e| format!("{shown}: {e}"))?;
+    peer::trusted(peer_uid, meta.uid(), trust).map_err(|e| format!("{shown}: {e}"))?;
     con.debug(format_args!(
         "trust: socket owner uid {}, daemon uid {peer_uid}: trusted",
         meta.uid()
@@ -127,9 +127,6 @@ pub fn converse<O: Write, E: Write>(
     con: &mut Console<O, E>,
 ) -> Outcome {
     let interactive = request.interactive;
-    if let Err(e) = handshake(stream, con) {
-        return Outcome::Unavailable(e);
-    }
     con.debug(format_args!(
         "sending login request (duo user: {}, host: {}, ssh connection: {}, command: {}, interactive: {}, passcode from environment: {})",
         request.duo_user.as_deref().unwrap_or("-"),
@@ -139,8 +136,14 @@ pub fn converse<O: Write, E: Write>(
         if interactive { "yes" } else { "no" },
         if request.env_passcode.is_some() { "yes" } else { "no" },
     ));
-    if let Err(e) = write_frame(stream, &ClientMsg::Start(request)) {
-        return Outcome::Unavailable(format!("cannot send the login request: {e}"));
+    // Hello and Start go out in one write: the peer is already trusted (checked at connect), and a
+    // daemon that speaks another version answers the Hello with an error before reading on, so the
+    // pipelining saves a round trip and costs nothing.
+    if let Err(e) = send_hello_and_start(stream, request) {
+        return Outcome::Unavailable(e);
+    }
+    if let Err(e) = handshake(stream, con) {
+        return Outcome::Unavailable(e);
     }
     loop {
         let msg: ServerMsg = match read_frame(stream) {
@@ -222,18 +225,26 @@ pub fn converse<O: Write, E: Write>(
     }
 }
 
-/// Exchange `Hello`s; any failure is an "unavailable" reason.
+/// Write the `Hello` and the login request as one buffer (one syscall, one wake-up of the daemon).
+fn send_hello_and_start(stream: &mut UnixStream, request: LoginRequest) -> Result<(), String> {
+    let mut buf = encode(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION,
+    })
+    .map_err(|e| format!("handshake failed: {e}"))?;
+    buf.extend(
+        encode(&ClientMsg::Start(request))
+            .map_err(|e| format!("cannot send the login request: {e}"))?,
+    );
+    stream
+        .write_all(&buf)
+        .map_err(|e| format!("cannot send the login request: {e}"))
+}
+
+/// Read the daemon's `Hello`; any failure is an "unavailable" reason.
 fn handshake<O: Write, E: Write>(
     stream: &mut UnixStream,
     con: &mut Console<O, E>,
 ) -> Result<(), String> {
-    write_frame(
-        stream,
-        &ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
-        },
-    )
-    .map_err(|e| format!("handshake failed: {e}"))?;
     match read_frame(stream).map_err(|e| format!("handshake failed: {e}"))? {
         ServerMsg::Hello {
             version,
@@ -580,23 +591,31 @@ mod tests {
             debug: true,
         };
         let me = crate::passwd::real_uid();
-        assert!(connect(&sock, &[0, me], &mut con).is_ok());
-        let other = me.wrapping_add(1);
-        let e = connect(&sock, &[other], &mut con).unwrap_err();
-        assert!(e.contains("not trusted"), "{e}");
+        let trusts_me = peer::Trust::fixed(me);
+        assert!(connect(&sock, &trusts_me, &mut con).is_ok());
+        if me == 0 {
+            // Root is always trusted, so hand the socket to someone else instead.
+            std::os::unix::fs::lchown(&sock, Some(4242), None).unwrap();
+            let e = connect(&sock, &trusts_me, &mut con).unwrap_err();
+            assert!(e.contains("owned by uid 4242, which is not trusted"), "{e}");
+            std::os::unix::fs::lchown(&sock, Some(0), None).unwrap();
+        } else {
+            let e = connect(&sock, &peer::Trust::fixed(me.wrapping_add(1)), &mut con).unwrap_err();
+            assert!(e.contains("not trusted"), "{e}");
+        }
 
         let link = dir.join("link.sock");
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink(&sock, &link).unwrap();
-        let e = connect(&link, &[0, me], &mut con).unwrap_err();
+        let e = connect(&link, &trusts_me, &mut con).unwrap_err();
         assert!(e.contains("symbolic link"), "{e}");
 
         let file = dir.join("plain");
         fs::write(&file, b"").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-        let e = connect(&file, &[0, me], &mut con).unwrap_err();
+        let e = connect(&file, &trusts_me, &mut con).unwrap_err();
         assert!(e.contains("not a socket"), "{e}");
-        assert!(connect(&dir.join("missing"), &[0, me], &mut con).is_err());
+        assert!(connect(&dir.join("missing"), &trusts_me, &mut con).is_err());
         let _ = fs::remove_dir_all(&dir);
     }
 }

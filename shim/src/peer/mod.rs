@@ -3,6 +3,7 @@
 //! The platform code (one file per OS, chosen by `cfg` like tokio's `peer_cred`)
 //! only answers "which uid"; the trust decision itself is a pure function here.
 
+use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::AsFd;
@@ -45,44 +46,93 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     imp::peer_uid(stream.as_fd())
 }
 
-/// The uids allowed to run the daemon: root, `--daemon-user` and `duoauthd` when they exist, plus notes for `-d`.
-pub fn trusted_uids(daemon_user: Option<&str>) -> (Vec<u32>, Vec<String>) {
-    let mut uids = vec![0];
-    let mut notes = Vec::new();
-    let names = daemon_user
-        .map(|n| (n, "--daemon-user"))
-        .into_iter()
-        .chain(std::iter::once((
-            DEFAULT_DAEMON_USER,
-            "the default daemon user",
-        )));
-    for (name, what) in names {
-        match passwd::by_name(name) {
-            Ok(Some(pw)) => {
-                notes.push(format!("{what} {name} is uid {}", pw.uid));
-                if !uids.contains(&pw.uid) {
-                    uids.push(pw.uid);
+/// The uids allowed to serve the socket, resolved lazily: a root-owned daemon costs no name lookups,
+/// which matters because an absent `duoauthd` walks every NSS module (systemd, LDAP...) on each login.
+pub struct Trust {
+    /// Account names to trust besides root, in lookup order, each with how it was named.
+    names: Vec<(String, &'static str)>,
+    /// What each name resolved to, filled in on first need.
+    resolved: Vec<OnceCell<Result<u32, String>>>,
+}
+
+impl Trust {
+    /// Trust root, then `--daemon-user` (if given), then the default `duoauthd`.
+    pub fn new(daemon_user: Option<&str>) -> Trust {
+        let mut names: Vec<(String, &'static str)> = daemon_user
+            .map(|n| (n.to_string(), "--daemon-user"))
+            .into_iter()
+            .collect();
+        if daemon_user != Some(DEFAULT_DAEMON_USER) {
+            names.push((DEFAULT_DAEMON_USER.to_string(), "the default daemon user"));
+        }
+        let resolved = names.iter().map(|_| OnceCell::new()).collect();
+        Trust { names, resolved }
+    }
+
+    /// Whether `uid` may serve the socket; looks names up only until one matches.
+    pub fn allows(&self, uid: u32) -> bool {
+        uid == 0 || (0..self.names.len()).any(|i| self.resolve(i) == Ok(uid))
+    }
+
+    /// Every trusted uid (resolving all names), for messages.
+    pub fn uids(&self) -> Vec<u32> {
+        let mut uids = vec![0];
+        for i in 0..self.names.len() {
+            if let Ok(u) = self.resolve(i) {
+                if !uids.contains(&u) {
+                    uids.push(u);
                 }
             }
-            Ok(None) => notes.push(format!("{what} {name} does not exist")),
-            Err(e) => notes.push(format!("cannot look up {what} {name}: {e}")),
         }
+        uids
     }
-    (uids, notes)
+
+    /// One line per name saying what it resolved to, for `-d`.
+    pub fn notes(&self) -> Vec<String> {
+        (0..self.names.len())
+            .map(|i| {
+                let (name, what) = &self.names[i];
+                match self.resolve(i) {
+                    Ok(uid) => format!("{what} {name} is uid {uid}"),
+                    Err(e) => format!("{what} {name}: {e}"),
+                }
+            })
+            .collect()
+    }
+
+    /// A trust set of root and `uid`, with no name lookups (for tests).
+    #[cfg(test)]
+    pub fn fixed(uid: u32) -> Trust {
+        let t = Trust::new(Some("svc"));
+        let _ = t.resolved[0].set(Ok(uid));
+        let _ = t.resolved[1].set(Err("does not exist".into()));
+        t
+    }
+
+    /// The uid of name `i`, looked up once.
+    fn resolve(&self, i: usize) -> Result<u32, String> {
+        self.resolved[i]
+            .get_or_init(|| match passwd::by_name(&self.names[i].0) {
+                Ok(Some(pw)) => Ok(pw.uid),
+                Ok(None) => Err("does not exist".into()),
+                Err(e) => Err(format!("cannot be looked up: {e}")),
+            })
+            .clone()
+    }
 }
 
 /// Decide whether a socket owned by `owner_uid`, served by `peer_uid`, may be believed.
-pub fn trusted(peer_uid: u32, owner_uid: u32, trusted_set: &[u32]) -> Result<(), String> {
-    if !trusted_set.contains(&owner_uid) {
+pub fn trusted(peer_uid: u32, owner_uid: u32, trust: &Trust) -> Result<(), String> {
+    if !trust.allows(owner_uid) {
         return Err(format!(
             "the socket is owned by uid {owner_uid}, which is not trusted (trusted uids: {})",
-            list(trusted_set)
+            list(&trust.uids())
         ));
     }
-    if !trusted_set.contains(&peer_uid) {
+    if !trust.allows(peer_uid) {
         return Err(format!(
             "the process serving the socket runs as uid {peer_uid}, which is not trusted (trusted uids: {})",
-            list(trusted_set)
+            list(&trust.uids())
         ));
     }
     Ok(())
@@ -106,26 +156,52 @@ mod tests {
 
     #[test]
     fn trust_decision() {
-        assert_eq!(trusted(0, 0, &[0]), Ok(()));
-        assert_eq!(trusted(998, 0, &[0, 998]), Ok(()));
-        assert_eq!(trusted(998, 998, &[0, 998]), Ok(()));
-        let e = trusted(0, 1001, &[0, 998]).unwrap_err();
+        let t = Trust::fixed(998);
+        assert_eq!(trusted(0, 0, &t), Ok(()));
+        assert_eq!(trusted(998, 0, &t), Ok(()));
+        assert_eq!(trusted(998, 998, &t), Ok(()));
+        let e = trusted(0, 1001, &t).unwrap_err();
         assert!(e.contains("owned by uid 1001"), "{e}");
         assert!(e.contains("trusted uids: 0, 998"), "{e}");
-        let e = trusted(1001, 0, &[0]).unwrap_err();
+        let e = trusted(1001, 0, &t).unwrap_err();
         assert!(e.contains("runs as uid 1001"), "{e}");
     }
 
     #[test]
-    fn root_is_always_trusted() {
-        let (uids, notes) = trusted_uids(Some("no-such-user-duo-login-test"));
-        assert_eq!(uids[0], 0);
+    fn root_needs_no_lookup() {
+        let t = Trust::new(Some("no-such-user-duo-login-test"));
+        assert!(t.allows(0));
         assert!(
-            notes.iter().any(|n| n.contains("does not exist")),
+            t.resolved.iter().all(|c| c.get().is_none()),
+            "looked up names for root"
+        );
+    }
+
+    #[test]
+    fn lookups_stop_at_the_first_match() {
+        let t = Trust::new(Some("root"));
+        // uid 0 short-circuits; ask for root's uid through the name path instead.
+        assert_eq!(t.resolve(0), Ok(0));
+        let t = Trust::fixed(4242);
+        assert!(t.allows(4242));
+        let t = Trust::new(Some("root"));
+        assert!(!t.allows(4_000_000_123));
+        assert!(t.resolved.iter().all(|c| c.get().is_some()));
+    }
+
+    #[test]
+    fn unknown_names_are_noted() {
+        let t = Trust::new(Some("no-such-user-duo-login-test"));
+        let notes = t.notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("no-such-user-duo-login-test: does not exist")),
             "{notes:?}"
         );
-        let (uids, _) = trusted_uids(Some("root"));
-        assert_eq!(uids.iter().filter(|&&u| u == 0).count(), 1);
+        assert_eq!(t.uids()[0], 0);
+        let t = Trust::new(Some(DEFAULT_DAEMON_USER));
+        assert_eq!(t.names.len(), 1, "the default is not looked up twice");
     }
 
     #[test]
