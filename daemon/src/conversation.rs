@@ -3,12 +3,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
 use duo_authd_proto::{self as proto, ClientMsg, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 /// How long a single write to a client may take before we give up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,9 +42,12 @@ pub fn codec() -> LengthDelimitedCodec {
 }
 
 /// A framed client connection with the helpers a login needs.
+///
+/// Reads go through a codec; writes go straight to the socket as one already-framed buffer, so a
+/// waiting login holds no write buffer (a `Framed` keeps 8 KiB per connection for it).
 pub struct Conversation<S> {
-    /// The framed socket.
-    framed: Framed<S, LengthDelimitedCodec>,
+    /// The socket, with a decoder for what the client sends.
+    framed: FramedRead<S, LengthDelimitedCodec>,
     /// Whether a person can answer prompts; status lines are still sent either way.
     pub interactive: bool,
     /// Longest wait for a typed answer.
@@ -58,7 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
         Conversation {
             // Frames are small: start with a small read buffer (it grows on demand up to MAX_FRAME),
             // so thousands of waiting logins cost little memory.
-            framed: Framed::with_capacity(stream, codec(), INITIAL_READ_BUFFER),
+            framed: FramedRead::with_capacity(stream, codec(), INITIAL_READ_BUFFER),
             interactive: false,
             idle_timeout,
         }
@@ -78,10 +80,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
 
     /// Send one message, bounded in time so a client that never reads cannot pin us.
     pub async fn send(&mut self, msg: &ServerMsg) -> Result<(), ConvError> {
+        // `encode` writes the length prefix the client's codec expects, and refuses oversize frames.
         let frame = proto::encode(msg).map_err(|e| ConvError::Protocol(e.to_string()))?;
-        // `encode` includes the prefix; the codec adds its own, so send the payload only.
-        let payload = Bytes::copy_from_slice(&frame[proto::LEN_PREFIX..]);
-        match tokio::time::timeout(WRITE_TIMEOUT, self.framed.send(payload)).await {
+        let sock = self.framed.get_mut();
+        let write = async {
+            sock.write_all(&frame).await?;
+            sock.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
             Err(_) => Err(ConvError::Timeout),
             Ok(r) => r.map_err(ConvError::Io),
         }

@@ -357,7 +357,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
             };
             let result = self
                 .conv
-                .guard(self.ctx.duo.call(method.clone(), path, params, opts))
+                // Boxed: the request's state lives on the heap only while it is in flight, instead of
+                // widening every login's future by its size (thousands of logins wait at once).
+                .guard(Box::pin(self.ctx.duo.call(
+                    method.clone(),
+                    path,
+                    params,
+                    opts,
+                )))
                 .await?;
             match result {
                 Ok(v) => return Ok(v),
@@ -528,10 +535,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         let v = self
             .call(Method::POST, "/auth/v2/auth", &params, false, false)
             .await?;
+        drop(params);
         let txid = match v.get("txid").and_then(Value::as_str) {
             Some(t) => t.to_string(),
             None => return self.result_of(&v).await,
         };
+        // Polling can last a minute and thousands of logins may be doing it at once: keep only the txid.
+        drop(v);
         self.rec.txid = Some(txid.clone());
         // login_duo prints an empty line between the prompt and the status lines.
         if self.conv.interactive {
@@ -544,8 +554,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
                 .call(Method::GET, "/auth/v2/auth_status", &q, true, true)
                 .await?;
             if v.get("result").and_then(Value::as_str) == Some("waiting") {
-                if let Some(msg) = v.get("status_msg").and_then(Value::as_str) {
-                    self.status(msg).await?;
+                let msg = v
+                    .get("status_msg")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                drop(v);
+                if let Some(msg) = msg {
+                    self.status(&msg).await?;
                 }
                 let since = polled.elapsed();
                 if since < MIN_POLL_INTERVAL {

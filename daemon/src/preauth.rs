@@ -1,7 +1,5 @@
 //! Reading Duo's preauth answer into a menu, whether Duo wrote the prompt (`text_prompt=1`) or sent a `devices` list.
 
-use std::collections::BTreeMap;
-
 use duo_authd_proto::sanitize;
 use serde_json::Value;
 
@@ -32,8 +30,9 @@ pub enum Preauth {
 pub struct Menu {
     /// The text shown at the prompt.
     pub text: String,
-    /// Answer ("1", "2", ...) to factor.
-    pub options: BTreeMap<String, Choice>,
+    /// Answer ("1", "2", ...) to factor, in Duo's order; a few entries, kept as a tight `Vec` because
+    /// every waiting login holds its menu (a `BTreeMap` node costs 700 bytes however few keys it has).
+    pub options: Vec<(String, Choice)>,
     /// What headless and autopush logins use.
     pub default: Choice,
     /// Whether the menu came from a `devices` list (public API) rather than Duo's text prompt.
@@ -138,9 +137,14 @@ impl Choice {
 }
 
 impl Menu {
+    /// The choice behind menu answer `key` ("1", "push1"...), if there is one.
+    pub fn option(&self, key: &str) -> Option<&Choice> {
+        self.options.iter().find(|(k, _)| k == key).map(|(_, c)| c)
+    }
+
     /// Map what the user typed to a choice: a menu number, else a passcode (as login_duo does).
     pub fn resolve(&self, answer: &str) -> Choice {
-        match self.options.get(answer) {
+        match self.option(answer) {
             Some(c) => c.clone(),
             None if self.from_devices => Choice::Passcode(answer.to_string()),
             None => Choice::Prompt(answer.to_string()),
@@ -213,17 +217,18 @@ fn menu_from_prompt(prompt: &Value) -> Result<Menu, PreauthError> {
         .get("factors")
         .and_then(Value::as_object)
         .ok_or_else(|| PreauthError("prompt without 'factors'".into()))?;
-    let mut options = BTreeMap::new();
+    let mut options = Vec::new();
     let mut default = None;
     for (k, v) in factors {
         let Some(v) = v.as_str() else { continue };
         if k == "default" {
             default = Some(Choice::Prompt(v.to_string()));
         } else {
-            options.insert(k.clone(), Choice::Prompt(v.to_string()));
+            options.push((k.clone(), Choice::Prompt(v.to_string())));
         }
     }
     let default = default.ok_or_else(|| PreauthError("factor map without 'default'".into()))?;
+    options.shrink_to_fit();
     Ok(Menu {
         text: text.to_string(),
         options,
@@ -239,7 +244,7 @@ fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthEr
         .get("devices")
         .and_then(Value::as_array)
         .ok_or_else(|| PreauthError("neither 'prompt' nor 'devices'".into()))?;
-    let mut options = BTreeMap::new();
+    let mut options = Vec::new();
     let mut lines = Vec::new();
     for dev in devices {
         let Some(id) = dev.get("device").and_then(Value::as_str) else {
@@ -263,13 +268,13 @@ fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthEr
             if caps.contains(&cap) {
                 let n = (options.len() + 1).to_string();
                 lines.push(format!(" {n}. {verb} {}", sanitize(name)));
-                options.insert(
+                options.push((
                     n,
                     Choice::Device {
                         factor,
                         device: id.to_string(),
                     },
-                );
+                ));
             }
         }
     }
@@ -282,6 +287,7 @@ fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthEr
         lines.join("\n"),
         options.len()
     );
+    options.shrink_to_fit();
     Ok(Menu {
         text,
         options,

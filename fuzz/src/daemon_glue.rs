@@ -124,7 +124,7 @@ fn check_preauth(value: &serde_json::Value) {
         let choice = menu.resolve(answer);
         check_choice(&choice);
         let is_passcode = !answer.is_empty() && answer.bytes().all(|b| b.is_ascii_digit());
-        if is_passcode && !menu.options.contains_key(*answer) {
+        if is_passcode && menu.option(answer).is_none() {
             assert_eq!(
                 choice.kind(),
                 FactorKind::Passcode,

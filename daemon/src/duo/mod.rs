@@ -164,7 +164,16 @@ impl DuoClient {
         params: &[(String, String)],
         opts: CallOpts,
     ) -> Result<Value, DuoError> {
-        let exchange = self.exchange(&method, path, params, opts.idempotent);
+        // Waiting for a permit costs a login almost nothing; the exchange's state (hyper's request
+        // future, about 1 KiB) is boxed so that it exists only for the requests actually in flight.
+        let exchange = async {
+            let i = &self.inner;
+            let _permit = i.permits.acquire().await.map_err(|_| DuoError::Request {
+                host: i.authority.clone(),
+                reason: "the client is shutting down".into(),
+            })?;
+            Box::pin(self.exchange(&method, path, params, opts.idempotent)).await
+        };
         let result = match opts.timeout.or(self.inner.https_timeout) {
             Some(after) => tokio::time::timeout(after, exchange)
                 .await
@@ -263,7 +272,7 @@ impl DuoClient {
         }
     }
 
-    /// Queue for a permit, send (retrying once on a dead pooled connection if allowed), read and sort the answer.
+    /// Send (retrying once on a dead pooled connection if allowed), read and sort the answer; the caller holds a permit.
     async fn exchange(
         &self,
         method: &Method,
@@ -272,10 +281,6 @@ impl DuoClient {
         idempotent: bool,
     ) -> Result<Value, DuoError> {
         let i = &self.inner;
-        let _permit = i.permits.acquire().await.map_err(|_| DuoError::Request {
-            host: i.authority.clone(),
-            reason: "the client is shutting down".into(),
-        })?;
         let mut retried = false;
         loop {
             let mut req = self.request(method, path, params)?;
