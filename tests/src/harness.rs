@@ -178,7 +178,18 @@ impl DaemonProc {
             .append(true)
             .open(&self.log)
             .unwrap_or_else(|e| panic!("log: {e}"));
-        let child = Command::new(bin("duo-authd"))
+        // DUO_AUTHD_WRAPPER="valgrind --tool=massif" (say) runs the daemon under a profiler.
+        let wrapper = std::env::var("DUO_AUTHD_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(prog) => {
+                let mut c = Command::new(prog);
+                c.args(words).arg(bin("duo-authd"));
+                c
+            }
+            None => Command::new(bin("duo-authd")),
+        };
+        let child = cmd
             .args(["serve", "--config"])
             .arg(&self.config)
             .args(["--log-level", log_level])
@@ -268,6 +279,11 @@ impl DaemonProc {
 
 impl Drop for DaemonProc {
     fn drop(&mut self) {
+        if std::env::var_os("DUO_AUTHD_WRAPPER").is_some() {
+            // Under a profiler: stop gracefully so it can write its report.
+            self.signal(libc::SIGTERM);
+            let _ = self.wait_exit(Duration::from_secs(120));
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

@@ -114,6 +114,9 @@ pub struct MockStats {
     pub last_params: BTreeMap<String, BTreeMap<String, String>>,
     /// The most pushes or calls pending at once, per username.
     pub max_concurrent_pushes_by_user: BTreeMap<String, u64>,
+    /// Total time spent answering requests, from the parsed request to the built response
+    /// (added latency included): the "mock's time" a benchmark subtracts from a login's wall time.
+    pub busy: std::time::Duration,
 }
 
 /// An `/auth` started with `async=1`, waiting to be polled through `/auth_status`.

@@ -76,7 +76,15 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
     lock(&shared.stats).tls_handshakes += 1;
     let mut down = shared.down.subscribe();
     let sh = shared.clone();
-    let service = service_fn(move |req| handle(req, sh.clone()));
+    let service = service_fn(move |req| {
+        let sh = sh.clone();
+        async move {
+            let started = Instant::now();
+            let resp = handle(req, sh.clone()).await;
+            lock(&sh.stats).busy += started.elapsed();
+            resp
+        }
+    });
     let conn = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(tls), service);
