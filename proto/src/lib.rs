@@ -5,7 +5,9 @@
 //! *before* any buffer is allocated for them. The first frame each side sends
 //! is a [`ClientMsg::Hello`] / [`ServerMsg::Hello`] carrying
 //! [`PROTOCOL_VERSION`]; a mismatch gets an explicit [`ServerMsg::Error`] and
-//! the connection is closed.
+//! the connection is closed. A client may send its next frame (the shim sends
+//! `Start`) without waiting for the server's `Hello`: the server reads frames in
+//! order and answers a mismatched `Hello` before reading any further.
 //!
 //! This crate is std-only (no tokio) so the shim can use it from blocking code;
 //! the daemon frames with tokio-util's `LengthDelimitedCodec` configured by

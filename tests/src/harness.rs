@@ -291,6 +291,18 @@ impl Drop for DaemonProc {
     }
 }
 
+/// A `-f user` login request as a headless shim sends it (no command, no SSH variables).
+pub fn headless_request(duo_user: &str) -> duo_authd_proto::LoginRequest {
+    duo_authd_proto::LoginRequest {
+        duo_user: Some(duo_user.to_string()),
+        client_host: None,
+        ssh_connection: None,
+        command: None,
+        interactive: false,
+        env_passcode: None,
+    }
+}
+
 /// Whether a daemon at `socket` completes the protocol handshake.
 pub fn answers_hello(socket: &Path) -> bool {
     use duo_authd_proto::{read_frame, write_frame, ClientMsg, ServerMsg, PROTOCOL_VERSION};

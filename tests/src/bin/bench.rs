@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use duo_authd_proto::{
-    self as proto, ClientMsg, LoginRequest, ServerMsg, Verdict, PROTOCOL_VERSION,
-};
+use duo_authd_proto::{self as proto, ClientMsg, ServerMsg, Verdict, PROTOCOL_VERSION};
 use duo_authd_tests::execwatch;
 use duo_authd_tests::harness::{self, DaemonOptions, DaemonProc};
 use duo_authd_tests::mock::{MockDuo, MockOptions};
@@ -368,14 +366,7 @@ fn raw_login(socket: &std::path::Path, user: &str) -> bool {
     {
         return false;
     }
-    let start = ClientMsg::Start(LoginRequest {
-        duo_user: Some(user.to_string()),
-        client_host: None,
-        ssh_connection: None,
-        command: None,
-        interactive: false,
-        env_passcode: None,
-    });
+    let start = ClientMsg::Start(harness::headless_request(user));
     let mut frames = Vec::new();
     frames.extend(proto::encode(&start).unwrap_or_default());
     loop {
@@ -450,15 +441,7 @@ async fn async_login(socket: &std::path::Path, user: &str) -> bool {
     })
     .unwrap_or_default();
     out.extend(
-        proto::encode(&ClientMsg::Start(LoginRequest {
-            duo_user: Some(user.to_string()),
-            client_host: None,
-            ssh_connection: None,
-            command: None,
-            interactive: false,
-            env_passcode: None,
-        }))
-        .unwrap_or_default(),
+        proto::encode(&ClientMsg::Start(harness::headless_request(user))).unwrap_or_default(),
     );
     if s.write_all(&out).await.is_err() {
         return false;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use duo_authd_proto::{self as proto, ClientMsg, ErrorKind, LoginRequest, ServerMsg};
+use duo_authd_proto::{self as proto, ClientMsg, ErrorKind, ServerMsg};
 use duo_authd_tests::mock::CertKind;
 
 use crate::common::*;
@@ -400,14 +400,7 @@ fn client_disconnect_mid_push_leaves_nothing_behind() {
     assert!(matches!(hello, ServerMsg::Hello { .. }), "{hello:?}");
     proto::write_frame(
         &mut s,
-        &ClientMsg::Start(LoginRequest {
-            duo_user: Some("push-user".into()),
-            client_host: None,
-            ssh_connection: None,
-            command: None,
-            interactive: false,
-            env_passcode: None,
-        }),
+        &ClientMsg::Start(harness::headless_request("push-user")),
     )
     .expect("start");
     assert!(

@@ -109,6 +109,38 @@ fn version_mismatch_gets_an_explicit_error() {
 }
 
 #[test]
+fn a_pipelined_start_after_a_mismatched_hello_is_never_acted_on() {
+    require_root!();
+    use duo_authd_proto::{self as proto, ClientMsg, ErrorKind, ServerMsg};
+    use std::io::Write;
+    let (mock, d) = setup(DaemonOptions::default());
+    let before = mock.stats();
+    // What the shim does (Hello and Start in one write), but with a version the daemon does not speak.
+    let mut buf = proto::encode(&ClientMsg::Hello { version: 999 }).unwrap();
+    buf.extend(proto::encode(&ClientMsg::Start(harness::headless_request("push-user"))).unwrap());
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&buf).unwrap();
+    match proto::read_frame::<_, ServerMsg>(&mut s).unwrap() {
+        ServerMsg::Error { kind, .. } => assert_eq!(kind, ErrorKind::VersionMismatch),
+        other => panic!("expected a version error, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            proto::read_frame::<_, ServerMsg>(&mut s),
+            Err(proto::FrameError::Closed)
+        ),
+        "the daemon kept talking after refusing the version"
+    );
+    let after = mock.stats();
+    assert_eq!(
+        after.by_path.get("/auth/v2/preauth"),
+        before.by_path.get("/auth/v2/preauth"),
+        "the pipelined Start reached Duo"
+    );
+}
+
+#[test]
 fn oversize_and_garbage_frames_close_only_that_client() {
     require_root!();
     use std::io::{Read, Write};
