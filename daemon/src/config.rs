@@ -156,11 +156,7 @@ impl ApiHost {
 
     /// `host` or `host:port` (port only when not 443), for the URI and the `Host` header.
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = uri_host(&self.host);
         if self.port == 443 {
             host
         } else {
@@ -171,6 +167,15 @@ impl ApiHost {
     /// The host as it goes into the signed canonical request: lower-case, without port.
     pub fn canonical_host(&self) -> &str {
         &self.host
+    }
+}
+
+/// A host name or address as it is written in a URI: IPv6 addresses in brackets.
+pub fn uri_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
 
@@ -520,7 +525,7 @@ impl Config {
             let at = e
                 .span()
                 .map(|s| {
-                    let before = &text[..s.start.min(text.len())];
+                    let before = text_before(text, s.start);
                     let line = before.matches('\n').count() + 1;
                     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                     format!("line {line}, column {column}: ")
@@ -676,6 +681,16 @@ impl Config {
         }
         w
     }
+}
+
+/// The text before byte `offset` (clamped, and moved back to a character boundary), for
+/// turning a parser's byte span into a line and column without ever slicing mid-character.
+fn text_before(text: &str, offset: usize) -> &str {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -947,5 +962,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "/etc/duo/authd.toml is owned by uid 1001; it must be owned by root or by the daemon's user (uid 1000)");
+    }
+
+    #[test]
+    fn a_span_inside_a_character_never_panics() {
+        let text = "a = \"é\"\nb";
+        // Byte 6 is inside the two-byte é.
+        assert_eq!(text_before(text, 6), "a = \"");
+        assert_eq!(text_before(text, 1000), text);
+        assert_eq!(text_before(text, 0), "");
     }
 }

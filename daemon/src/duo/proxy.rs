@@ -150,11 +150,7 @@ impl ProxyUrl {
 
     /// The URL for logs and errors: `http://user:***@host:port`.
     pub fn redacted(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = crate::config::uri_host(&self.host);
         let user = match self.auth.as_ref().map(|a| a.expose().split_once(':')) {
             None => String::new(),
             Some(Some((user, _))) => format!("{user}:***@"),

@@ -296,9 +296,7 @@ async fn untrusted_or_misnamed_certificate_is_a_tls_error() {
 
 #[tokio::test]
 async fn refused_connection_and_silent_server() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port().await;
     let err = DuoClient::new(&config(&format!("127.0.0.1:{port}"), None, ""))
         .unwrap()
         .check()
@@ -495,9 +493,7 @@ async fn proxy_refusal_is_a_connect_error_naming_the_proxy() {
         .header("proxy-authorization")
         .is_some());
 
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    let port = closed_port().await;
     let gone = format!("http_proxy = \"127.0.0.1:{port}\"\n");
     let err = DuoClient::new(&config(&host, cafile, &gone))
         .unwrap()
@@ -551,4 +547,10 @@ async fn noverify_accepts_an_untrusted_certificate() {
         assert_eq!(err.class(), ErrorClass::Tls, "{err}");
     }
     assert_eq!(srv.seen.lock().unwrap().len(), 2);
+}
+
+/// A loopback port that nothing listens on (bound, then released).
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
 }

@@ -292,15 +292,18 @@ fn main() {
 
 /// A daemon config for benchmarking: limits raised for `n` concurrent logins, quiet logs.
 fn bench_opts(n: usize) -> DaemonOptions {
-    DaemonOptions {
+    let opts = DaemonOptions {
         log_level: "warn".into(),
         ..DaemonOptions::default()
     }
     .authd(&format!("max_connections = {}", n + 1000))
     .authd(&format!("max_connections_per_uid = {}", n + 1000))
     .authd("login_timeout = 110")
-    .authd("push_limit = 1000")
-    .authd(&std::env::var("BENCH_EXTRA").unwrap_or_default())
+    .authd("push_limit = 1000");
+    match std::env::var("BENCH_EXTRA") {
+        Ok(extra) => opts.authd(&extra),
+        Err(_) => opts,
+    }
 }
 
 /// When a spawned command's execs and exit happened, measured from just before its spawn.
@@ -498,12 +501,16 @@ fn proc_cpu(pid: u32) -> f64 {
 /// Resident set size of a process in KiB.
 fn rss_kib(pid: u32) -> usize {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
+        .map(|s| status_kib(&s, "VmRSS:"))
+        .unwrap_or(0)
+}
+
+/// One `Name:   1234 kB` field of a /proc/PID/status text, in KiB (0 when absent).
+fn status_kib(status: &str, name: &str) -> usize {
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -529,17 +536,11 @@ fn shim_memory(mut c: Command) -> ShimMemory {
     };
     let path = format!("/proc/{}/status", child.id());
     let mut m = ShimMemory::default();
-    let field = |s: &str, name: &str| -> usize {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            .unwrap_or(0)
-    };
     while let Ok(None) = child.try_wait() {
         if let Ok(s) = std::fs::read_to_string(&path) {
-            m.peak = m.peak.max(field(&s, "VmHWM:"));
-            m.anon = m.anon.max(field(&s, "RssAnon:"));
-            m.file = m.file.max(field(&s, "RssFile:"));
+            m.peak = m.peak.max(status_kib(&s, "VmHWM:"));
+            m.anon = m.anon.max(status_kib(&s, "RssAnon:"));
+            m.file = m.file.max(status_kib(&s, "RssFile:"));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
