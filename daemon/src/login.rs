@@ -357,14 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
             };
             let result = self
                 .conv
-                // Boxed: the request's state lives on the heap only while it is in flight, instead of
-                // widening every login's future by its size (thousands of logins wait at once).
-                .guard(Box::pin(self.ctx.duo.call(
-                    method.clone(),
-                    path,
-                    params,
-                    opts,
-                )))
+                .guard(self.ctx.duo.call(method.clone(), path, params, opts))
                 .await?;
             match result {
                 Ok(v) => return Ok(v),
