@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use duo_authd_proto::{self as proto, ClientMsg, ServerMsg};
+use duo_authd_proto::{self as proto, ClientMsg, ServerMsg, StatusKind};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
@@ -93,10 +93,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
         }
     }
 
-    /// Show the user a progress line (sanitised here, and again by the shim).
-    pub async fn status(&mut self, text: &str) -> Result<(), ConvError> {
+    /// Show the user a line (sanitised here, and again by the client).
+    pub async fn status(&mut self, text: &str, kind: StatusKind) -> Result<(), ConvError> {
         self.send(&ServerMsg::Status {
             text: proto::sanitize(text),
+            kind,
         })
         .await
     }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duo_authd_proto::{Decision, LoginRequest, Reason, Verdict};
+use duo_authd_proto::{Decision, LoginRequest, Reason, StatusKind, Verdict};
 use http::Method;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -303,7 +303,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         }
         if self.last_status.as_deref() != Some(text) {
             self.last_status = Some(text.to_string());
-            self.conv.status(text).await?;
+            let kind = if self.show_headless {
+                StatusKind::MustSee
+            } else {
+                StatusKind::Progress
+            };
+            self.conv.status(text, kind).await?;
         }
         Ok(())
     }
@@ -538,7 +543,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Login<'_, S> {
         self.rec.txid = Some(txid.clone());
         // login_duo prints an empty line between the prompt and the status lines.
         if self.conv.interactive {
-            self.conv.status("").await?;
+            self.conv.status("", StatusKind::Progress).await?;
         }
         let q = [("txid".to_string(), txid)];
         loop {

@@ -8,8 +8,8 @@ use std::fmt::Debug;
 use std::io::Cursor;
 
 use duo_authd_proto::{
-    decode, encode, read_frame, ClientMsg, FrameError, LoginRequest, ServerMsg, LEN_PREFIX,
-    MAX_FRAME,
+    decode, encode, read_frame, ClientMsg, FrameError, LoginRequest, ServerMsg, StatusKind,
+    LEN_PREFIX, MAX_FRAME,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -120,6 +120,7 @@ pub fn build_message(data: &[u8]) -> Built {
             command: f.opt_string(),
             interactive: f.bool(),
             env_passcode: f.opt_string(),
+            service: f.opt_string(),
         })),
         1 => Built::Client(ClientMsg::Answer { text: f.string() }),
         2 => Built::Client(ClientMsg::Hello { version: f.u16() }),
@@ -127,7 +128,14 @@ pub fn build_message(data: &[u8]) -> Built {
             text: f.string(),
             echo: f.bool(),
         }),
-        _ => Built::Server(ServerMsg::Status { text: f.string() }),
+        _ => Built::Server(ServerMsg::Status {
+            text: f.string(),
+            kind: if f.bool() {
+                StatusKind::MustSee
+            } else {
+                StatusKind::Progress
+            },
+        }),
     }
 }
 

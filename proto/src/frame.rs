@@ -123,6 +123,7 @@ mod tests {
             command: Some("uptime".into()),
             interactive: true,
             env_passcode: None,
+            service: None,
         })
     }
 
@@ -185,6 +186,7 @@ mod tests {
     fn oversize_message_is_refused_on_encode() {
         let msg = ServerMsg::Status {
             text: "x".repeat(MAX_FRAME + 1),
+            kind: crate::StatusKind::Progress,
         };
         assert!(matches!(encode(&msg), Err(FrameError::TooLarge { .. })));
     }
@@ -213,6 +215,7 @@ mod tests {
             let msg = ClientMsg::Start(LoginRequest {
                 duo_user: user, client_host: None, ssh_connection: None,
                 command: cmd, interactive, env_passcode: pass,
+                service: None,
             });
             let frame = encode(&msg).unwrap();
             let back: ClientMsg = read_frame(&mut Cursor::new(frame)).unwrap();

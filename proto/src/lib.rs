@@ -15,15 +15,20 @@
 #![forbid(unsafe_code)]
 
 mod frame;
+mod limits;
 mod messages;
 mod sanitize;
 
 pub use frame::{decode, encode, read_frame, write_frame, FrameError, LEN_PREFIX, MAX_FRAME};
+pub use limits::{
+    excerpt, truncate, valid_answer, MAX_ANSWER, MAX_COMMAND_EXCERPT, MAX_NAME, MAX_TEXT,
+};
 pub use messages::*;
-pub use sanitize::sanitize;
+pub use sanitize::{log_escape, log_word, sanitize};
 
 /// Bumped on any incompatible change, so an old shim and a new daemon refuse each other clearly.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: `LoginRequest::service`, `ServerMsg::Status::kind`, the command sent as a bounded excerpt.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Where the shim looks for the daemon unless `-s` says otherwise (never from the environment).
 pub const DEFAULT_SOCKET: &str = "/var/run/duo-authd/authd.sock";

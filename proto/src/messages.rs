@@ -30,12 +30,16 @@ pub struct LoginRequest {
     pub client_host: Option<String>,
     /// `$SSH_CONNECTION` as sshd set it ("client_ip client_port server_ip server_port").
     pub ssh_connection: Option<String>,
-    /// The command that will run after an allow, for Duo's pushinfo.
+    /// The start of the command that will run after an allow, for Duo's pushinfo: at most
+    /// [`crate::MAX_COMMAND_EXCERPT`] bytes (see [`crate::excerpt`]), never the whole command, which
+    /// sshd allows to be far larger than a frame.
     pub command: Option<String>,
     /// Whether a person can answer prompts (stdin is a TTY and there is no `SSH_ORIGINAL_COMMAND`).
     pub interactive: bool,
     /// `$DUO_PASSCODE`, used only when the daemon's config sets `accept_env_factor`.
     pub env_passcode: Option<String>,
+    /// The PAM service asking (`sshd`, `sudo`, `su`), for pushinfo and the audit line; `None` from duo-login.
+    pub service: Option<String>,
 }
 
 /// What the daemon sends to the client.
@@ -55,10 +59,12 @@ pub enum ServerMsg {
         /// Whether to echo what the user types; off when a passcode may be typed.
         echo: bool,
     },
-    /// A progress line for the user ("Pushed a login request to your device...").
+    /// A line for the user ("Pushed a login request to your device...").
     Status {
         /// One line of text, as written by Duo.
         text: String,
+        /// Whether the user must read it now for the login to succeed.
+        kind: StatusKind,
     },
     /// The end of a login conversation.
     Decision(Decision),
@@ -71,6 +77,16 @@ pub enum ServerMsg {
         /// A message fit to show the user.
         message: String,
     },
+}
+
+/// How much a status line matters, so a client that cannot show everything shows what it must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusKind {
+    /// Progress ("Pushed a login request..."): shown to a person at a terminal, dropped when headless.
+    Progress,
+    /// The user must act on this text to log in (a Verified Duo Push code): shown in every mode,
+    /// on stderr when headless, and by a PAM client in a way the application cannot hold back.
+    MustSee,
 }
 
 /// Let the login through, or not.

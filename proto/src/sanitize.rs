@@ -1,4 +1,4 @@
-//! Terminal safety for text that came from the network.
+//! Terminal and log safety for text that came from the network or from a user.
 
 /// Strip C0 controls except `\n` and `\t`, DEL and C1 controls, so no escape sequence from Duo reaches a terminal.
 pub fn sanitize(text: &str) -> String {
@@ -7,9 +7,43 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// Text from a user or from Duo, made safe to put inside quotes in one log line: printable ASCII
+/// stays as it is, while quotes, backslashes, line breaks, controls and all non-ASCII characters
+/// become escapes (`\'`, `\n`, `\u{1b}`), so no value can end its quotes, split the line or
+/// forge a field.
+pub fn log_escape(text: &str) -> String {
+    text.escape_default().to_string()
+}
+
+/// Like [`log_escape`], for a value written without quotes: spaces are escaped too (`\u{20}`), so
+/// the value is one word whatever it holds.
+pub fn log_word(text: &str) -> String {
+    log_escape(text).replace(' ', "\\u{20}")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::{log_escape, log_word, sanitize};
+
+    #[test]
+    fn log_values_cannot_forge_lines() {
+        assert_eq!(log_escape("alice"), "alice");
+        assert_eq!(log_escape("bob smith"), "bob smith");
+        assert_eq!(
+            log_escape("sms1\nSuccessful Duo login for 'root'"),
+            "sms1\\nSuccessful Duo login for \\'root\\'"
+        );
+        assert_eq!(
+            log_escape("a\u{1b}[2J\u{202e}b\\"),
+            "a\\u{1b}[2J\\u{202e}b\\\\"
+        );
+        assert_eq!(log_word("192.0.2.1"), "192.0.2.1");
+        assert_eq!(log_word("a b"), "a\\u{20}b");
+        for s in ["x\ny", "x\ry", "'", "\"", "é"] {
+            let e = log_escape(s);
+            assert!(e.bytes().all(|b| (0x20..0x7f).contains(&b)), "{e:?}");
+        }
+    }
 
     #[test]
     fn removes_escape_sequences_and_c1() {

@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use duo_authd_proto::{
-    encode, ClientMsg, Decision, ErrorKind, HealthReport, LoginRequest, Reason, ServerMsg, Verdict,
-    MAX_FRAME, PROTOCOL_VERSION,
+    encode, ClientMsg, Decision, ErrorKind, HealthReport, LoginRequest, Reason, ServerMsg,
+    StatusKind, Verdict, MAX_FRAME, PROTOCOL_VERSION,
 };
 
 /// `fuzz/corpus/<target>` of this repository.
@@ -148,6 +148,7 @@ fn start_msg() -> ClientMsg {
         command: None,
         interactive: true,
         env_passcode: None,
+        service: None,
     })
 }
 
@@ -174,6 +175,7 @@ fn write_seed_corpus() {
         },
         ServerMsg::Status {
             text: "Pushed a login request to your device...".into(),
+            kind: StatusKind::Progress,
         },
         ServerMsg::Decision(Decision {
             verdict: Verdict::Allow,
@@ -228,6 +230,7 @@ fn write_seed_corpus() {
                     command: Some("rsync --server -vlogDtpre.iLsfxC . /srv/backup".into()),
                     interactive: false,
                     env_passcode: Some("123456".into()),
+                    service: None,
                 }),
             ]),
         ),

@@ -18,10 +18,11 @@ use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 
-use duo_authd_proto::LoginRequest;
+use duo_authd_proto::{self as proto, sanitize, LoginRequest};
+use duo_authd_syslog::{self as syslog, Priority};
 
 use args::{ArgsError, Failmode, Parsed};
-use session::{Console, Outcome};
+use session::{ConnectError, Console, Outcome};
 
 /// Printed by `-v`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -64,6 +65,10 @@ fn run() -> i32 {
         con.error(format_args!("only root may use -f"));
         return 1;
     }
+    if let Some(e) = too_long(&a) {
+        con.error(format_args!("{e}"));
+        return 1;
+    }
     let ssh_original = env::var_os("SSH_ORIGINAL_COMMAND");
     let stdin = io::stdin();
     let interactive = stdin.is_terminal() && ssh_original.is_none();
@@ -73,13 +78,27 @@ fn run() -> i32 {
         if interactive { "yes" } else { "no" },
         if command.is_some() { "yes" } else { "no" },
     ));
+    let ssh_connection = env_string("SSH_CONNECTION");
     let request = LoginRequest {
         duo_user: a.duo_user.clone(),
         client_host: a.host.clone(),
-        ssh_connection: env_string("SSH_CONNECTION"),
-        command: command.as_ref().map(|c| c.to_string_lossy().into_owned()),
+        ssh_connection: ssh_connection
+            .as_deref()
+            .map(|s| proto::truncate(s, proto::MAX_NAME).to_string()),
+        // Duo's pushinfo needs only the start of the command; sshd allows commands far larger
+        // than a frame, and the command itself never travels to the daemon.
+        command: command
+            .as_ref()
+            .map(|c| proto::excerpt(&c.to_string_lossy(), proto::MAX_COMMAND_EXCERPT)),
         interactive,
-        env_passcode: env_string("DUO_PASSCODE"),
+        // One byte over the longest valid answer, so the daemon can tell a cut one apart.
+        env_passcode: env_string("DUO_PASSCODE")
+            .map(|p| proto::truncate(&p, proto::MAX_ANSWER + 1).to_string()),
+        service: None,
+    };
+    let who = Who {
+        user: a.duo_user.clone().unwrap_or_else(|| login_name(uid)),
+        from: client_address(ssh_connection.as_deref(), a.host.as_deref()),
     };
 
     let trust = peer::Trust::new(a.daemon_user.as_deref());
@@ -90,7 +109,41 @@ fn run() -> i32 {
     }
     let outcome = match session::connect(&a.socket, &trust, &mut con) {
         Ok(mut stream) => session::converse(&mut stream, request, stdin.as_fd(), &mut con),
-        Err(reason) => Outcome::Unavailable(reason),
+        Err(ConnectError::NoDaemon(detail)) => {
+            con.debug(format_args!("{detail}"));
+            return match a.failmode {
+                Failmode::Secure => {
+                    who.log(
+                        Priority::Warning,
+                        "Failsecure Duo login",
+                        &format!(
+                            "the duo-authd daemon is not running ({detail}); --failmode secure"
+                        ),
+                    );
+                    con.error(format_args!("{UNAVAILABLE} Login denied."));
+                    1
+                }
+                Failmode::Safe => {
+                    who.log(
+                        Priority::Warning,
+                        "Failsafe Duo login",
+                        &format!("the duo-authd daemon is not running ({detail}); --failmode safe"),
+                    );
+                    con.error(format_args!("{UNAVAILABLE} Continuing without it."));
+                    exec_user_shell(uid, command.as_deref(), &mut con)
+                }
+            };
+        }
+        Err(ConnectError::Refused(detail)) => {
+            con.debug(format_args!("{detail}"));
+            who.log(
+                Priority::Err,
+                "Error in Duo login",
+                &format!("refusing the duo-authd socket: {detail}"),
+            );
+            con.error(format_args!("{UNAVAILABLE} Login denied."));
+            return 1;
+        }
     };
     match outcome {
         Outcome::Allow { show_motd } => {
@@ -99,28 +152,72 @@ fn run() -> i32 {
             }
             exec_user_shell(uid, command.as_deref(), &mut con)
         }
-        Outcome::Deny => {
+        Outcome::Denied => {
             con.debug(format_args!("login denied"));
             1
         }
-        Outcome::Unavailable(reason) => {
-            let reason = duo_authd_proto::sanitize(&reason);
-            match a.failmode {
-                Failmode::Secure => {
-                    con.error(format_args!(
-                        "the Duo login service is unavailable ({reason}); login denied"
-                    ));
-                    1
-                }
-                Failmode::Safe => {
-                    con.error(format_args!(
-                        "the Duo login service is unavailable ({reason}); failmode is safe, continuing without Duo"
-                    ));
-                    exec_user_shell(uid, command.as_deref(), &mut con)
-                }
-            }
+        Outcome::Failed(detail) => {
+            con.debug(format_args!("{detail}"));
+            who.log(Priority::Err, "Error in Duo login", &sanitize(&detail));
+            con.error(format_args!(
+                "Duo two-factor authentication failed. Login denied."
+            ));
+            1
         }
     }
+}
+
+/// What the user reads when no daemon answers: one plain sentence; the details go to syslog.
+const UNAVAILABLE: &str = "Duo two-factor authentication is unavailable.";
+
+/// The login a shim decision is about, for its syslog line.
+struct Who {
+    /// The Duo user (`-f`) or the login name.
+    user: String,
+    /// The client address, when known.
+    from: Option<String>,
+}
+
+impl Who {
+    /// Log one decision of the shim's own in login_duo's words (the daemon logs all the others).
+    fn log(&self, priority: Priority, headline: &str, detail: &str) {
+        let mut line = format!("{headline} for '{}'", proto::log_escape(&self.user));
+        if let Some(ip) = &self.from {
+            line.push_str(&format!(" from {}", proto::log_word(ip)));
+        }
+        line.push_str(&format!(": {}", proto::log_escape(detail)));
+        syslog::open(c"duo-login");
+        syslog::send(syslog::Facility::AuthPriv, priority, &line);
+    }
+}
+
+/// The client address as login_duo takes it: `SSH_CONNECTION`'s first word, else `-h`.
+fn client_address(ssh_connection: Option<&str>, host: Option<&str>) -> Option<String> {
+    ssh_connection
+        .and_then(|s| s.split_whitespace().next())
+        .or(host)
+        .map(|s| proto::truncate(s, proto::MAX_NAME).to_string())
+}
+
+/// The login name of `uid`, or the number when it has none.
+fn login_name(uid: u32) -> String {
+    match passwd::by_uid(uid) {
+        Ok(Some(pw)) => pw.name,
+        _ => uid.to_string(),
+    }
+}
+
+/// A flag value too long to send: refused before connecting, never cut (a cut user name is another user).
+fn too_long(a: &args::Args) -> Option<String> {
+    for (flag, value) in [("-f", &a.duo_user), ("-h", &a.host)] {
+        if value.as_ref().is_some_and(|v| v.len() > proto::MAX_NAME) {
+            return Some(format!(
+                "the value of {flag} is longer than {} bytes",
+                proto::MAX_NAME
+            ));
+        }
+    }
+    None
 }
 
 /// Exec the shell of `uid`; on failure print one line and return exit status 1.

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use duo_authd_proto::{
-    encode, read_frame, sanitize, write_frame, ClientMsg, ErrorKind, FrameError, LoginRequest,
-    ServerMsg, Verdict, PROTOCOL_VERSION,
+    encode, read_frame, sanitize, write_frame, ClientMsg, FrameError, LoginRequest, ServerMsg,
+    StatusKind, Verdict, PROTOCOL_VERSION,
 };
 
 use crate::peer;
@@ -23,8 +23,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(130);
 /// How long a prompt waits for the user before the login is denied.
 pub const INPUT_TIMEOUT: Duration = Duration::from_secs(130);
 
-/// Longest answer line sent to the daemon; more is cut.
-pub const MAX_ANSWER: usize = 256;
+/// Longest answer line read from the terminal; more is cut (and the daemon refuses anything
+/// longer than a passcode can be, so a cut answer is never mistaken for a shorter one).
+pub const MAX_ANSWER: usize = duo_authd_proto::MAX_ANSWER + 1;
 
 /// Where the user's output goes: generic so tests can capture it.
 pub struct Console<O: Write, E: Write> {
@@ -66,6 +67,17 @@ impl<O: Write, E: Write> Console<O, E> {
     }
 }
 
+/// Why no trusted daemon could be talked to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No daemon at all: the socket path does not exist or nothing listens on it. This, and only
+    /// this, is what `--failmode safe` lets through.
+    NoDaemon(String),
+    /// Something answers but must not be believed (wrong type, owner or peer), or connecting failed
+    /// some other way: a sign of attack or breakage, so the login is denied whatever the failmode.
+    Refused(String),
+}
+
 /// How the conversation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,10 +86,20 @@ pub enum Outcome {
         /// Print /etc/motd first.
         show_motd: bool,
     },
-    /// The login is denied; anything worth saying has been printed. Exit 1.
-    Deny,
-    /// The daemon could not be reached or trusted, or went away: apply `--failmode`.
-    Unavailable(String),
+    /// The daemon denied the login and has logged why; anything worth saying has been printed.
+    Denied,
+    /// The conversation broke after connecting (a refusal, a dropped connection, a bad frame, a
+    /// request we could not send): denied, and the reason goes to syslog because the daemon may
+    /// never have seen the login.
+    Failed(String),
+}
+
+/// Whether an OS error means "no daemon here" (rather than "something is wrong here").
+fn is_absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Connect to the daemon's socket and check, before sending anything, that root or a trusted user serves it.
@@ -85,33 +107,50 @@ pub fn connect<O: Write, E: Write>(
     path: &Path,
     trust: &peer::Trust,
     con: &mut Console<O, E>,
-) -> Result<UnixStream, String> {
+) -> Result<UnixStream, ConnectError> {
     let shown = path.display();
     con.debug(format_args!("connecting to {shown}"));
-    let meta = fs::symlink_metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    let meta = fs::symlink_metadata(path).map_err(|e| {
+        let why = format!("{shown}: {e}");
+        if is_absent(&e) {
+            ConnectError::NoDaemon(why)
+        } else {
+            ConnectError::Refused(why)
+        }
+    })?;
     let ft = meta.file_type();
     if ft.is_symlink() {
-        return Err(format!("{shown} is a symbolic link, not a socket"));
+        return Err(ConnectError::Refused(format!(
+            "{shown} is a symbolic link, not a socket"
+        )));
     }
     if !ft.is_socket() {
-        return Err(format!("{shown} is not a socket"));
+        return Err(ConnectError::Refused(format!("{shown} is not a socket")));
     }
     // Check the owner before connecting, so an untrusted listener never learns who is logging in.
     if !trust.allows(meta.uid()) {
-        return Err(format!(
+        return Err(ConnectError::Refused(format!(
             "{shown}: the socket is owned by uid {}, which is not trusted",
             meta.uid()
-        ));
+        )));
     }
-    let stream =
-        UnixStream::connect(path).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+    let stream = UnixStream::connect(path).map_err(|e| {
+        let why = format!("cannot connect to {shown}: {e}");
+        if is_absent(&e) {
+            ConnectError::NoDaemon(why)
+        } else {
+            ConnectError::Refused(why)
+        }
+    })?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(|e| format!("cannot set timeouts on {shown}: {e}"))?;
-    let peer_uid = peer::peer_uid(&stream)
-        .map_err(|e| format!("cannot get the peer credentials of {shown}: {e}"))?;
-    peer::trusted(peer_uid, meta.uid(), trust).map_err(|e| format!("{shown}: {e}"))?;
+        .map_err(|e| ConnectError::Refused(format!("cannot set timeouts on {shown}: {e}")))?;
+    let peer_uid = peer::peer_uid(&stream).map_err(|e| {
+        ConnectError::Refused(format!("cannot get the peer credentials of {shown}: {e}"))
+    })?;
+    peer::trusted(peer_uid, meta.uid(), trust)
+        .map_err(|e| ConnectError::Refused(format!("{shown}: {e}")))?;
     con.debug(format_args!(
         "trust: socket owner uid {}, daemon uid {peer_uid}: trusted",
         meta.uid()
@@ -120,6 +159,9 @@ pub fn connect<O: Write, E: Write>(
 }
 
 /// Run the conversation on a trusted stream; `input` is where interactive answers are read from.
+///
+/// Once connected, nothing can turn into an allow but the daemon's own `Decision`: every error,
+/// refusal or surprise ends in [`Outcome::Failed`].
 pub fn converse<O: Write, E: Write>(
     stream: &mut UnixStream,
     request: LoginRequest,
@@ -140,28 +182,28 @@ pub fn converse<O: Write, E: Write>(
     // daemon that speaks another version answers the Hello with an error before reading on, so the
     // pipelining saves a round trip and costs nothing.
     if let Err(e) = send_hello_and_start(stream, request) {
-        return Outcome::Unavailable(e);
+        return Outcome::Failed(e);
     }
     if let Err(e) = handshake(stream, con) {
-        return Outcome::Unavailable(e);
+        return Outcome::Failed(e);
     }
     loop {
         let msg: ServerMsg = match read_frame(stream) {
             Ok(m) => m,
             Err(FrameError::Closed) => {
-                return Outcome::Unavailable("the daemon closed the connection".into())
+                return Outcome::Failed("the daemon closed the connection before deciding".into())
             }
-            Err(e) => return Outcome::Unavailable(format!("lost the daemon: {e}")),
+            Err(e) => return Outcome::Failed(format!("lost the daemon: {e}")),
         };
         match msg {
-            ServerMsg::Status { text } => {
-                con.debug(format_args!("frame: Status"));
+            ServerMsg::Status { text, kind } => {
+                con.debug(format_args!("frame: Status ({kind:?})"));
                 if interactive {
                     let _ = writeln!(con.out, "{}", sanitize(&text));
                     let _ = con.out.flush();
-                } else {
-                    // The daemon sends a headless login only what must be seen (a Verified Push
-                    // code); stderr keeps stdout clean for scp/rsync.
+                } else if kind == StatusKind::MustSee {
+                    // A headless login shows only what must be seen (a Verified Push code), on
+                    // stderr, so stdout stays clean for scp/rsync.
                     con.show(false, &text);
                 }
             }
@@ -183,7 +225,7 @@ pub fn converse<O: Write, E: Write>(
                     String::new()
                 };
                 if let Err(e) = write_frame(stream, &ClientMsg::Answer { text: answer }) {
-                    return Outcome::Unavailable(format!("cannot send the answer: {e}"));
+                    return Outcome::Failed(format!("cannot send the answer: {e}"));
                 }
             }
             ServerMsg::Decision(d) => {
@@ -202,24 +244,19 @@ pub fn converse<O: Write, E: Write>(
                     Verdict::Allow => Outcome::Allow {
                         show_motd: d.show_motd,
                     },
-                    Verdict::Deny => Outcome::Deny,
+                    Verdict::Deny => Outcome::Denied,
                 };
             }
             ServerMsg::Error { kind, message } => {
                 con.debug(format_args!("frame: Error {kind:?}"));
                 let message = sanitize(&message);
                 con.error(format_args!("{message}"));
-                return match kind {
-                    ErrorKind::NotPermitted | ErrorKind::Malformed | ErrorKind::Timeout => {
-                        Outcome::Deny
-                    }
-                    ErrorKind::Busy | ErrorKind::VersionMismatch | ErrorKind::Internal => {
-                        Outcome::Unavailable(format!("daemon error: {message}"))
-                    }
-                };
+                return Outcome::Failed(format!(
+                    "the daemon refused the login ({kind:?}): {message}"
+                ));
             }
             ServerMsg::Hello { .. } | ServerMsg::Health(_) => {
-                return Outcome::Unavailable("the daemon sent an unexpected message".into());
+                return Outcome::Failed("the daemon sent an unexpected message".into());
             }
         }
     }
@@ -230,17 +267,17 @@ fn send_hello_and_start(stream: &mut UnixStream, request: LoginRequest) -> Resul
     let mut buf = encode(&ClientMsg::Hello {
         version: PROTOCOL_VERSION,
     })
-    .map_err(|e| format!("handshake failed: {e}"))?;
+    .map_err(|e| format!("cannot encode the handshake: {e}"))?;
     buf.extend(
         encode(&ClientMsg::Start(request))
-            .map_err(|e| format!("cannot send the login request: {e}"))?,
+            .map_err(|e| format!("cannot encode the login request: {e}"))?,
     );
     stream
         .write_all(&buf)
         .map_err(|e| format!("cannot send the login request: {e}"))
 }
 
-/// Read the daemon's `Hello`; any failure is an "unavailable" reason.
+/// Read the daemon's `Hello`; any failure ends the login.
 fn handshake<O: Write, E: Write>(
     stream: &mut UnixStream,
     con: &mut Console<O, E>,
@@ -257,7 +294,7 @@ fn handshake<O: Write, E: Write>(
             Ok(())
         }
         ServerMsg::Hello { version, .. } => Err(format!(
-            "the daemon speaks protocol {version}, this shim speaks {PROTOCOL_VERSION}"
+            "the daemon speaks protocol {version}, this shim speaks {PROTOCOL_VERSION}; upgrade duo-login and duo-authd together"
         )),
         ServerMsg::Error { kind, message } => Err(format!(
             "the daemon refused the handshake ({kind:?}): {}",
@@ -296,7 +333,7 @@ fn ask<O: Write, E: Write>(
         Err(e) => {
             let _ = writeln!(con.out);
             con.error(format_args!("cannot read the answer: {e}"));
-            return Err(Outcome::Deny);
+            return Err(Outcome::Denied);
         }
     };
     match read {
@@ -316,12 +353,12 @@ fn ask<O: Write, E: Write>(
         LineRead::Eof => {
             con.debug(format_args!("end of input: giving up"));
             let _ = writeln!(con.out);
-            Err(Outcome::Deny)
+            Err(Outcome::Denied)
         }
         LineRead::TimedOut => {
             let _ = writeln!(con.out);
             con.error(format_args!("no answer typed in time; login denied"));
-            Err(Outcome::Deny)
+            Err(Outcome::Denied)
         }
     }
 }
@@ -329,7 +366,7 @@ fn ask<O: Write, E: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duo_authd_proto::{Decision, Reason};
+    use duo_authd_proto::{Decision, ErrorKind, Reason};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
     use std::thread::{self, JoinHandle};
@@ -342,6 +379,7 @@ mod tests {
             command: None,
             interactive,
             env_passcode: Some("999999".into()),
+            service: None,
         }
     }
 
@@ -401,6 +439,7 @@ mod tests {
         let (shim, h) = daemon(|d, _| {
             let st = ServerMsg::Status {
                 text: "Pushed \u{1b}[2Ja request".into(),
+                kind: StatusKind::Progress,
             };
             write_frame(d, &st).unwrap();
             let deny = decision(
@@ -412,7 +451,7 @@ mod tests {
         });
         let (stdin, _typist) = UnixStream::pair().unwrap();
         let (outcome, out, err) = run(shim, req(true), stdin.as_fd());
-        assert_eq!(outcome, Outcome::Deny);
+        assert_eq!(outcome, Outcome::Denied);
         assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}'));
         assert_eq!(out, "Pushed [2Ja request\nLogin ]0;xdenied\n");
         assert!(err.contains("frame: Decision deny (denied)"), "{err}");
@@ -430,7 +469,11 @@ mod tests {
     #[test]
     fn headless_messages_go_to_stderr_and_prompts_get_empty_answers() {
         let (shim, h) = daemon(|d, seen| {
-            write_frame(d, &ServerMsg::Status { text: "hi".into() }).unwrap();
+            let st = ServerMsg::Status {
+                text: "hi".into(),
+                kind: StatusKind::MustSee,
+            };
+            write_frame(d, &st).unwrap();
             let p = ServerMsg::Prompt {
                 text: "Passcode: ".into(),
                 echo: false,
@@ -446,7 +489,7 @@ mod tests {
         });
         let (stdin, _typist) = UnixStream::pair().unwrap();
         let (outcome, out, err) = run(shim, req(false), stdin.as_fd());
-        assert_eq!(outcome, Outcome::Deny);
+        assert_eq!(outcome, Outcome::Denied);
         assert_eq!(out, "");
         assert!(err.contains("hi\n"), "{err}");
         assert!(err.contains("Please enroll at https://x\n"), "{err}");
@@ -497,7 +540,7 @@ mod tests {
         });
         let (stdin, _typist) = UnixStream::pair().unwrap();
         let (outcome, out, _) = run(shim, req(true), stdin.as_fd());
-        assert_eq!(outcome, Outcome::Deny);
+        assert_eq!(outcome, Outcome::Denied);
         assert_eq!(out, "Option: \ntimed out\n");
         h.join().unwrap();
     }
@@ -517,19 +560,21 @@ mod tests {
         let (stdin, typist) = UnixStream::pair().unwrap();
         drop(typist);
         let (outcome, _, _) = run(shim, req(true), stdin.as_fd());
-        assert_eq!(outcome, Outcome::Deny);
+        assert_eq!(outcome, Outcome::Denied);
         assert_eq!(h.join().unwrap().len(), 2);
     }
 
     #[test]
-    fn errors_and_disappearing_daemons() {
-        let cases = [
-            (ErrorKind::Busy, true),
-            (ErrorKind::Internal, true),
-            (ErrorKind::NotPermitted, false),
-            (ErrorKind::Timeout, false),
-        ];
-        for (kind, unavailable) in cases {
+    fn every_error_after_connecting_fails_closed() {
+        // Busy, a version refusal, an internal error, a refusal: none of them is "no daemon".
+        for kind in [
+            ErrorKind::Busy,
+            ErrorKind::Internal,
+            ErrorKind::NotPermitted,
+            ErrorKind::Timeout,
+            ErrorKind::VersionMismatch,
+            ErrorKind::Malformed,
+        ] {
             let (shim, h) = daemon(move |d, _| {
                 let e = ServerMsg::Error {
                     kind,
@@ -539,43 +584,58 @@ mod tests {
             });
             let (stdin, _typist) = UnixStream::pair().unwrap();
             let (outcome, _, err) = run(shim, req(true), stdin.as_fd());
-            assert_eq!(
-                matches!(outcome, Outcome::Unavailable(_)),
-                unavailable,
-                "{kind:?}"
+            assert!(
+                matches!(outcome, Outcome::Failed(_)),
+                "{kind:?}: {outcome:?}"
             );
             assert!(err.contains("duo-login: nope[1m\n"), "{err}");
             h.join().unwrap();
         }
+        // A daemon that closes the connection before deciding.
         let (shim, h) = daemon(|_, _| {});
         let (stdin, _typist) = UnixStream::pair().unwrap();
         let (outcome, _, _) = run(shim, req(true), stdin.as_fd());
-        assert!(matches!(outcome, Outcome::Unavailable(_)));
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        h.join().unwrap();
+        // Garbage instead of a frame.
+        let (shim, h) = daemon(|d, _| {
+            d.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
+        });
+        let (stdin, _typist) = UnixStream::pair().unwrap();
+        let (outcome, _, _) = run(shim, req(true), stdin.as_fd());
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
         h.join().unwrap();
     }
 
     #[test]
-    fn version_mismatch_is_unavailable() {
-        let (mut shim, mut d) = UnixStream::pair().unwrap();
-        let h = thread::spawn(move || {
-            let _ = read_frame::<_, ClientMsg>(&mut d);
-            let e = ServerMsg::Error {
-                kind: ErrorKind::VersionMismatch,
-                message: "protocol 9 not supported".into(),
+    fn headless_shows_only_what_must_be_seen() {
+        let (shim, h) = daemon(|d, _| {
+            let progress = ServerMsg::Status {
+                text: "Pushed a login request".into(),
+                kind: StatusKind::Progress,
             };
-            write_frame(&mut d, &e).unwrap();
+            write_frame(d, &progress).unwrap();
+            let code = ServerMsg::Status {
+                text: "Enter 123 in Duo Mobile".into(),
+                kind: StatusKind::MustSee,
+            };
+            write_frame(d, &code).unwrap();
+            write_frame(d, &decision(Verdict::Allow, Reason::Authenticated, None)).unwrap();
         });
-        let mut con = Console {
-            out: Vec::new(),
-            err: Vec::new(),
-            debug: false,
-        };
         let (stdin, _typist) = UnixStream::pair().unwrap();
-        match converse(&mut shim, req(true), stdin.as_fd(), &mut con) {
-            Outcome::Unavailable(r) => assert!(r.contains("protocol 9"), "{r}"),
-            other => panic!("unexpected {other:?}"),
-        }
+        let (outcome, out, err) = run(shim, req(false), stdin.as_fd());
+        assert_eq!(outcome, Outcome::Allow { show_motd: true });
+        assert_eq!(out, "");
+        assert!(err.contains("Enter 123 in Duo Mobile\n"), "{err}");
+        assert!(!err.contains("Pushed a login request"), "{err}");
         h.join().unwrap();
+    }
+
+    fn refused(r: Result<UnixStream, ConnectError>) -> String {
+        match r {
+            Err(ConnectError::Refused(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]
@@ -596,26 +656,46 @@ mod tests {
         if me == 0 {
             // Root is always trusted, so hand the socket to someone else instead.
             std::os::unix::fs::lchown(&sock, Some(4242), None).unwrap();
-            let e = connect(&sock, &trusts_me, &mut con).unwrap_err();
+            let e = refused(connect(&sock, &trusts_me, &mut con));
             assert!(e.contains("owned by uid 4242, which is not trusted"), "{e}");
             std::os::unix::fs::lchown(&sock, Some(0), None).unwrap();
         } else {
-            let e = connect(&sock, &peer::Trust::fixed(me.wrapping_add(1)), &mut con).unwrap_err();
+            let e = refused(connect(
+                &sock,
+                &peer::Trust::fixed(me.wrapping_add(1)),
+                &mut con,
+            ));
             assert!(e.contains("not trusted"), "{e}");
         }
 
         let link = dir.join("link.sock");
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink(&sock, &link).unwrap();
-        let e = connect(&link, &trusts_me, &mut con).unwrap_err();
+        let e = refused(connect(&link, &trusts_me, &mut con));
         assert!(e.contains("symbolic link"), "{e}");
 
         let file = dir.join("plain");
         fs::write(&file, b"").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-        let e = connect(&file, &trusts_me, &mut con).unwrap_err();
+        let e = refused(connect(&file, &trusts_me, &mut con));
         assert!(e.contains("not a socket"), "{e}");
-        assert!(connect(&dir.join("missing"), &trusts_me, &mut con).is_err());
+        // Only a missing path or a refused connection means "no daemon".
+        assert!(matches!(
+            connect(&dir.join("missing"), &trusts_me, &mut con),
+            Err(ConnectError::NoDaemon(_))
+        ));
+        let dead = dir.join("dead.sock");
+        let _ = fs::remove_file(&dead);
+        drop(UnixListener::bind(&dead).unwrap());
+        assert!(matches!(
+            connect(&dead, &trusts_me, &mut con),
+            Err(ConnectError::NoDaemon(_))
+        ));
+        // A path through a regular file is broken, not absent.
+        assert!(matches!(
+            connect(&file.join("x.sock"), &trusts_me, &mut con),
+            Err(ConnectError::Refused(_))
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -300,6 +300,7 @@ pub fn headless_request(duo_user: &str) -> duo_authd_proto::LoginRequest {
         command: None,
         interactive: false,
         env_passcode: None,
+        service: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn main() {
         command: None,
         interactive: !answers.is_empty(),
         env_passcode: None,
+        service: None,
     });
     let mut answers = answers.into_iter();
     let mut started = false;
@@ -60,7 +61,7 @@ fn main() {
                 println!("hello");
                 send(&mut s, &start);
             }
-            Ok(ServerMsg::Status { text }) => println!("status {}", text.escape_debug()),
+            Ok(ServerMsg::Status { text, .. }) => println!("status {}", text.escape_debug()),
             Ok(ServerMsg::Prompt { text, .. }) => {
                 println!("prompt {}", text.escape_debug());
                 let a = answers.next().unwrap_or_default();
