@@ -11,7 +11,9 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+pub use crate::failmode::Failmode;
 use crate::secret::Secret;
+use duo_authd_syslog::Facility;
 
 /// A config file larger than this is refused (a real one is well under 4 KiB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -64,17 +66,6 @@ pub enum ConfigError {
         /// What is wrong and what is allowed.
         reason: String,
     },
-}
-
-/// What to do with a login when Duo cannot be reached or answers with an error (login_duo's `failmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Failmode {
-    /// Let the user in (login_duo's default).
-    #[default]
-    Safe,
-    /// Deny the login.
-    Secure,
 }
 
 /// The HMAC used to sign requests to Duo.
@@ -214,8 +205,12 @@ pub struct AuthdConfig {
     pub push_window: Duration,
     /// How long logins in flight may finish after SIGTERM.
     pub drain_timeout: Duration,
-    /// Also log to syslog.
+    /// Also log audit lines to syslog (login_duo's only log).
     pub syslog: bool,
+    /// The syslog facility of audit lines.
+    pub syslog_facility: Facility,
+    /// Logins per minute per non-root uid that may reach Duo (0: no limit).
+    pub preauth_rate: u32,
 }
 
 /// The validated config the daemon runs with.
@@ -354,6 +349,8 @@ struct RawAuthd {
     push_window: i64,
     drain_timeout: i64,
     syslog: bool,
+    syslog_facility: String,
+    preauth_rate: i64,
 }
 
 impl Default for RawAuthd {
@@ -375,7 +372,9 @@ impl Default for RawAuthd {
             push_limit: 5,
             push_window: 600,
             drain_timeout: 60,
-            syslog: false,
+            syslog: true,
+            syslog_facility: "authpriv".into(),
+            preauth_rate: 60,
         }
     }
 }
@@ -490,7 +489,7 @@ impl Config {
             }
             Self::from_table(converted.table, path)?
         } else {
-            Self::from_str_unchecked(&text, path)?
+            Self::from_toml_text(&text, path)?
         };
         if let Err(e) = deferred_owner {
             // Started as root: a file owned by the configured daemon user is fine too.
@@ -518,8 +517,8 @@ impl Config {
         Self::validate(raw, &Check(path))
     }
 
-    /// Parse and validate TOML text without any file checks; `path` is only used in messages.
-    pub fn from_str_unchecked(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    /// Parse and validate TOML text; the file's owner and mode are not checked (`path` only names it in messages).
+    pub fn from_toml_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             // Only the message and position: the parser's snippet of the line could show the skey.
             let at = e
@@ -637,6 +636,12 @@ impl Config {
             push_limit: c.range("authd.push_limit", a.push_limit, 1, 1000)? as u32,
             push_window: c.secs("authd.push_window", a.push_window, 1, 86_400)?,
             drain_timeout: c.secs("authd.drain_timeout", a.drain_timeout, 0, 3600)?,
+            syslog_facility: a.syslog_facility.parse().map_err(
+                |e: duo_authd_syslog::UnknownFacility| {
+                    c.invalid("authd.syslog_facility", e.to_string())
+                },
+            )?,
+            preauth_rate: c.range("authd.preauth_rate", a.preauth_rate, 0, 100_000)? as u32,
             socket: a.socket,
             user: a.user,
             signature: a.signature,
@@ -702,7 +707,7 @@ mod tests {
     const BASE: &str = "ikey = \"DIXYZV6YM8IFYVWBINCA\"\nskey = \"yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo\"\nhost = \"API-abcd1234.duosecurity.com\"\n";
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
-        Config::from_str_unchecked(&format!("{BASE}{extra}"), Path::new("/etc/duo/authd.toml"))
+        Config::from_toml_text(&format!("{BASE}{extra}"), Path::new("/etc/duo/authd.toml"))
     }
 
     fn invalid_key(extra: &str) -> String {
@@ -745,7 +750,9 @@ mod tests {
         assert_eq!(a.unreachable_threshold, Duration::from_secs(120));
         assert_eq!((a.push_limit, a.push_window), (5, Duration::from_secs(600)));
         assert_eq!(a.drain_timeout, Duration::from_secs(60));
-        assert!(!a.allow_root && !a.syslog && a.user.is_none());
+        assert!(!a.allow_root && a.syslog && a.user.is_none());
+        assert_eq!(a.syslog_facility, Facility::AuthPriv);
+        assert_eq!(a.preauth_rate, 60);
         assert!(c.warnings().is_empty());
         assert!(
             !format!("{c:?}").contains("yWHSM"),
@@ -855,6 +862,11 @@ mod tests {
             ("[authd]\npush_limit = 0", "authd.push_limit"),
             ("[authd]\npush_window = 0", "authd.push_window"),
             ("[authd]\ndrain_timeout = -1", "authd.drain_timeout"),
+            (
+                "[authd]\nsyslog_facility = \"kern\"",
+                "authd.syslog_facility",
+            ),
+            ("[authd]\npreauth_rate = -1", "authd.preauth_rate"),
         ];
         for (extra, key) in cases {
             assert_eq!(invalid_key(extra), key, "for {extra:?}");
@@ -869,11 +881,11 @@ mod tests {
         );
         let p = Path::new("/x.toml");
         let bad_host =
-            Config::from_str_unchecked("ikey = \"I\"\nskey = \"S\"\nhost = \"https://x\"", p);
+            Config::from_toml_text("ikey = \"I\"\nskey = \"S\"\nhost = \"https://x\"", p);
         assert!(matches!(bad_host, Err(ConfigError::Invalid { ref key, .. }) if key == "host"));
-        let empty_skey = Config::from_str_unchecked("ikey = \"I\"\nskey = \"\"\nhost = \"x\"", p);
+        let empty_skey = Config::from_toml_text("ikey = \"I\"\nskey = \"\"\nhost = \"x\"", p);
         assert!(matches!(empty_skey, Err(ConfigError::Invalid { ref key, .. }) if key == "skey"));
-        let empty_ikey = Config::from_str_unchecked("ikey = \"\"\nskey = \"S\"\nhost = \"x\"", p);
+        let empty_ikey = Config::from_toml_text("ikey = \"\"\nskey = \"S\"\nhost = \"x\"", p);
         assert!(matches!(empty_ikey, Err(ConfigError::Invalid { ref key, .. }) if key == "ikey"));
     }
 
@@ -885,11 +897,11 @@ mod tests {
         assert!(e.contains("sokcet") && e.contains("line 5"), "{e}");
         let e = parse("failmode = \"open\"").unwrap_err().to_string();
         assert!(e.contains("open") && e.contains("line 4, column"), "{e}");
-        let e = Config::from_str_unchecked("ikey = \"I\"\nhost = \"x\"", Path::new("/x.toml"))
+        let e = Config::from_toml_text("ikey = \"I\"\nhost = \"x\"", Path::new("/x.toml"))
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/x.toml: ") && e.contains("skey"), "{e}");
-        let e = Config::from_str_unchecked("skey = \"sekrit\" x", Path::new("/x.toml"))
+        let e = Config::from_toml_text("skey = \"sekrit\" x", Path::new("/x.toml"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -945,7 +957,7 @@ mod tests {
         assert!(c.autopush);
         assert_eq!(c.prompts, 1);
         let toml = import_conf(&path).unwrap();
-        let back = Config::from_str_unchecked(&toml, Path::new("converted.toml")).unwrap();
+        let back = Config::from_toml_text(&toml, Path::new("converted.toml")).unwrap();
         assert_eq!(back.failmode, Failmode::Secure);
         assert_eq!(back.skey.expose(), c.skey.expose());
         std::fs::write(&path, ini.replace("prompts = 1", "prompts = 9")).unwrap();

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use duo_authd_proto::{self as proto, ClientMsg, ServerMsg, StatusKind};
+use duo_authd_proto::{self as proto, ClientMsg, Decision, ServerMsg, StatusKind};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
@@ -21,9 +21,15 @@ pub enum ConvError {
     /// The client closed the connection or sent something while it should be waiting.
     #[error("client went away")]
     ClientGone,
-    /// The client did not answer in time.
+    /// The client did not send its next frame in time.
     #[error("client timed out")]
     Timeout,
+    /// Nobody typed an answer within the idle timeout.
+    #[error("no answer within the idle timeout ({0}s)")]
+    Idle(u64),
+    /// The login deadline passed while waiting for an answer.
+    #[error("the login deadline passed while waiting for an answer")]
+    Deadline,
     /// The client sent a frame that does not decode or is out of place.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -93,13 +99,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
         }
     }
 
-    /// Show the user a line (sanitised here, and again by the client).
+    /// Show the user a line (sanitised and cut to [`proto::MAX_TEXT`] here, and sanitised again by the client).
     pub async fn status(&mut self, text: &str, kind: StatusKind) -> Result<(), ConvError> {
         self.send(&ServerMsg::Status {
-            text: proto::sanitize(text),
+            text: bounded(text),
             kind,
         })
         .await
+    }
+
+    /// Send the decision. Its message is cut to [`proto::MAX_TEXT`], so a long deny from Duo is
+    /// still a deny; should it somehow not encode, the decision goes without its message.
+    pub async fn decide(&mut self, mut d: Decision) -> Result<(), ConvError> {
+        d.message = d.message.as_deref().map(bounded);
+        match self.send(&ServerMsg::Decision(d.clone())).await {
+            Err(ConvError::Protocol(_)) => {
+                d.message = None;
+                self.send(&ServerMsg::Decision(d)).await
+            }
+            other => other,
+        }
     }
 
     /// Ask the user a question and wait for the answer until `deadline` or the idle timeout.
@@ -110,18 +129,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
         deadline: Instant,
     ) -> Result<String, ConvError> {
         self.send(&ServerMsg::Prompt {
-            text: proto::sanitize(text),
+            text: bounded(text),
             echo,
         })
         .await?;
-        let until = deadline.min(Instant::now() + self.idle_timeout);
-        match self.recv(until).await? {
-            Some(ClientMsg::Answer { text }) => Ok(text),
-            Some(other) => Err(ConvError::Protocol(format!(
-                "expected an answer, got {other:?}"
-            ))),
-            None => Err(ConvError::ClientGone),
+        let idle_end = Instant::now() + self.idle_timeout;
+        let until = deadline.min(idle_end);
+        match self.recv(until).await {
+            Err(ConvError::Timeout) if until < idle_end => Err(ConvError::Deadline),
+            Err(ConvError::Timeout) => Err(ConvError::Idle(self.idle_timeout.as_secs())),
+            Err(e) => Err(e),
+            Ok(Some(ClientMsg::Answer { text })) => Ok(text),
+            Ok(Some(_)) => Err(ConvError::Protocol("expected an answer".into())),
+            Ok(None) => Err(ConvError::ClientGone),
         }
+    }
+
+    /// Run `fut` to completion whatever the client does, noting whether it left or spoke out of
+    /// turn meanwhile: for a request that must not be abandoned half-way (an `/auth` that may
+    /// already have pushed, the status of a push in flight).
+    pub async fn watch<F: Future>(&mut self, fut: F) -> (F::Output, Option<ConvError>) {
+        tokio::pin!(fut);
+        let gone = tokio::select! {
+            out = &mut fut => return (out, None),
+            frame = self.framed.next() => match frame {
+                None => ConvError::ClientGone,
+                Some(Err(e)) => map_read_error(e),
+                Some(Ok(_)) => ConvError::Protocol("client spoke while it should wait".into()),
+            },
+        };
+        (fut.await, Some(gone))
     }
 
     /// Run `fut` (a call to Duo, a back-off sleep) but abandon it if the client leaves or speaks out of turn.
@@ -136,6 +173,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conversation<S> {
             },
         }
     }
+}
+
+/// Text for the client: control characters removed and cut to [`proto::MAX_TEXT`] bytes.
+fn bounded(text: &str) -> String {
+    proto::truncate(&proto::sanitize(text), proto::MAX_TEXT).to_string()
 }
 
 /// Turn a codec error into a conversation error (an oversize frame is a protocol error, not I/O).

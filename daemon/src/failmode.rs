@@ -1,71 +1,144 @@
-//! The failmode rule: which failures let a login through under `failmode = safe`, and which always deny.
+//! The failmode rule: failmode answers one question only, "Duo could not be asked whether this
+//! user needs a second factor". Every other failure denies.
+//!
+//! This is login_duo's rule (its failmode covers the ping and preauth only): once preauth has
+//! answered `auth`, nothing that goes wrong can let the user in, whatever `failmode` says. The
+//! table in the README ("Failmode") is [`rule`]; `tests::the_readme_table` checks it row by row.
 
-use duo_authd_proto::{Decision, Reason, Verdict};
+use serde::Deserialize;
 
-use crate::config::Failmode;
-use crate::duo::{DuoError, ErrorClass};
-use crate::preauth::PreauthError;
+use crate::duo::ErrorClass;
 
-/// Something went wrong between us and Duo (as opposed to the user failing the second factor).
-#[derive(Debug, thiserror::Error)]
-pub enum Fault {
-    /// The HTTPS exchange failed or Duo answered with an error.
-    #[error(transparent)]
-    Duo(#[from] DuoError),
-    /// Duo answered 200 with something we cannot interpret.
-    #[error(transparent)]
-    Response(#[from] PreauthError),
+/// What `failmode = "safe" | "secure"` says to do when Duo cannot be asked at all (login_duo's `failmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failmode {
+    /// Let the user in without a second factor (login_duo's default).
+    #[default]
+    Safe,
+    /// Deny the login.
+    Secure,
 }
 
-/// How a fault is decided: by the configured failmode, or always denied.
+impl Failmode {
+    /// The spelling Duo's preauth takes as its `failmode` parameter.
+    pub fn duo_param(self) -> &'static str {
+        match self {
+            Failmode::Safe => "open",
+            Failmode::Secure => "closed",
+        }
+    }
+}
+
+/// Where in a login a failure happened: the rule depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Asking Duo whether the user needs a second factor (`/preauth`); the user has typed nothing.
+    Preauth,
+    /// After preauth answered `auth`: `/auth`, `/auth/status`, the prompt and its deadline.
+    Auth,
+}
+
+/// What a failure leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// Duo is unreachable or broken: `safe` allows, `secure` denies.
+    /// Duo could not be asked: `safe` allows, `secure` denies (audited "Failsafe"/"Failsecure").
     Failmode,
-    /// Duo answered with a definite client error (HTTP 4xx other than 401/429): deny, as login_duo's "Aborted".
+    /// Duo answered and refused this request (`stat: FAIL`, an HTTP 4xx other than 401 and 429):
+    /// deny. During the factor stage it counts as one failed attempt, as login_duo counts it.
+    Refused,
+    /// Anything else: deny, audited as an error ("Error in Duo login").
     Deny,
 }
 
-impl Fault {
-    /// The rule for this fault; the README's failmode table is this function.
-    pub fn rule(&self) -> Rule {
-        match self {
-            Fault::Response(_) => Rule::Failmode,
-            Fault::Duo(e) => match e.class() {
-                ErrorClass::Connect
-                | ErrorClass::Tls
-                | ErrorClass::Timeout
-                | ErrorClass::Server5xx
-                | ErrorClass::Unauthorized
-                | ErrorClass::RateLimited
-                | ErrorClass::InvalidResponse
-                | ErrorClass::StatFail => Rule::Failmode,
-                ErrorClass::ClientHttp => Rule::Deny,
-            },
+/// The rule for a failure of `class` at `stage`; the README's failmode table is this function.
+pub fn rule(stage: Stage, class: ErrorClass) -> Rule {
+    use ErrorClass::*;
+    match (stage, class) {
+        (_, StatFail | ClientHttp) => Rule::Refused,
+        (_, Local) => Rule::Deny,
+        (Stage::Preauth, Connect | Tls | Timeout | Server5xx | Unauthorized | RateLimited) => {
+            Rule::Failmode
+        }
+        (Stage::Preauth, InvalidResponse) => Rule::Failmode,
+        (Stage::Auth, _) => Rule::Deny,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorClass::*;
+
+    /// One row per line of the README's failmode table: (what went wrong, class, preauth, auth).
+    const TABLE: &[(&str, ErrorClass, Rule, Rule)] = &[
+        (
+            "connection refused, DNS failure, reset",
+            Connect,
+            Rule::Failmode,
+            Rule::Deny,
+        ),
+        ("TLS failure", Tls, Rule::Failmode, Rule::Deny),
+        (
+            "timeout (https_timeout, or the login deadline before any prompt)",
+            Timeout,
+            Rule::Failmode,
+            Rule::Deny,
+        ),
+        ("HTTP 5xx", Server5xx, Rule::Failmode, Rule::Deny),
+        ("HTTP 401", Unauthorized, Rule::Failmode, Rule::Deny),
+        (
+            "HTTP 429 still limited at the deadline",
+            RateLimited,
+            Rule::Failmode,
+            Rule::Deny,
+        ),
+        (
+            "body not JSON, no stat, unexpected result or missing field",
+            InvalidResponse,
+            Rule::Failmode,
+            Rule::Deny,
+        ),
+        ("stat: FAIL", StatFail, Rule::Refused, Rule::Refused),
+        ("another HTTP 4xx", ClientHttp, Rule::Refused, Rule::Refused),
+        (
+            "a request the daemon cannot build",
+            Local,
+            Rule::Deny,
+            Rule::Deny,
+        ),
+    ];
+
+    #[test]
+    fn the_readme_table() {
+        for &(what, class, preauth, auth) in TABLE {
+            assert_eq!(rule(Stage::Preauth, class), preauth, "preauth: {what}");
+            assert_eq!(rule(Stage::Auth, class), auth, "auth: {what}");
         }
     }
 
-    /// The decision this fault leads to under `failmode`.
-    pub fn decide(&self, failmode: Failmode) -> Decision {
-        match (self.rule(), failmode) {
-            (Rule::Failmode, Failmode::Safe) => Decision {
-                verdict: Verdict::Allow,
-                reason: Reason::FailSafe,
-                message: None,
-                show_motd: false,
-            },
-            (Rule::Failmode, Failmode::Secure) => Decision {
-                verdict: Verdict::Deny,
-                reason: Reason::FailSecure,
-                message: Some("Duo two-factor authentication is unavailable; login denied.".into()),
-                show_motd: false,
-            },
-            (Rule::Deny, _) => Decision {
-                verdict: Verdict::Deny,
-                reason: Reason::Aborted,
-                message: Some("Duo two-factor authentication failed; login denied.".into()),
-                show_motd: false,
-            },
+    #[test]
+    fn nothing_after_preauth_follows_failmode() {
+        for class in [
+            Connect,
+            Tls,
+            Timeout,
+            Server5xx,
+            Unauthorized,
+            RateLimited,
+            ClientHttp,
+            InvalidResponse,
+            StatFail,
+            Local,
+        ] {
+            assert_ne!(rule(Stage::Auth, class), Rule::Failmode, "{class:?}");
         }
+    }
+
+    #[test]
+    fn wire_spelling() {
+        assert_eq!(Failmode::Safe.duo_param(), "open");
+        assert_eq!(Failmode::Secure.duo_param(), "closed");
+        assert_eq!(Failmode::default(), Failmode::Safe);
     }
 }

@@ -1,30 +1,46 @@
-//! Push-fatigue guard: at most one push or call in flight per Duo user, and a cap per sliding window.
+//! Push-fatigue guard: at most one push, call or SMS in flight per Duo user, and a cap per sliding
+//! window on those that did not end in approval.
+//!
+//! What push bombing abuses is the user's phone ringing unasked, so every out-of-band factor counts
+//! (push, phone call, SMS) and an approved one does not: a user who approves their own scp runs
+//! is never locked out, while someone who keeps pushing to a victim who keeps refusing is. The
+//! slot "one in flight" is held by a [`PushTicket`] until Duo has resolved the attempt (the login
+//! keeps polling when its client leaves), so hanging up does not let the next push through.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Passcode attempts allowed per window, as a multiple of the push limit (typing is cheap, guessing must not be).
 const PASSCODE_FACTOR: usize = 2;
 
-/// Shared across all logins; cheap to clone.
+/// Shared across all logins and reloads; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct FatigueGuard {
-    /// Per-user history.
-    inner: Arc<Mutex<HashMap<String, UserState>>>,
-    /// Pushes/calls allowed per window.
+    /// The limits and the per-user history.
+    inner: Arc<Mutex<State>>,
+}
+
+/// The limits in force and what we remember per Duo user.
+#[derive(Debug)]
+struct State {
+    /// Unapproved out-of-band attempts allowed per window.
     limit: usize,
     /// Length of the sliding window.
     window: Duration,
+    /// Per-user history.
+    users: HashMap<String, UserState>,
+    /// Numbers attempts, so an approval removes exactly its own entry.
+    next_id: u64,
 }
 
 /// What we remember about one Duo user.
 #[derive(Debug, Default)]
 struct UserState {
-    /// A push or call is waiting on the user's device.
+    /// A push, call or SMS is waiting on the user's device.
     in_flight: bool,
-    /// When recent pushes/calls were sent.
-    pushes: VecDeque<Instant>,
+    /// Recent out-of-band attempts not (yet) approved: when, and which.
+    attempts: VecDeque<(Instant, u64)>,
     /// When recent passcodes were tried.
     passcodes: VecDeque<Instant>,
 }
@@ -32,86 +48,124 @@ struct UserState {
 /// Why an attempt was refused, worded for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// Another login for this user is already waiting on a push.
+    /// Another login for this user is already waiting on a push or call.
     #[error("A login request for this account is already waiting for approval; answer it or wait for it to expire.")]
     InFlight,
-    /// Too many pushes/calls or passcodes recently.
+    /// Too many unapproved pushes/calls/SMS, or passcodes, recently.
     #[error("Too many login attempts for this account recently; try again in {0} seconds.")]
     TooMany(u64),
 }
 
-/// Held while a push is outstanding; dropping it (even when the client disconnects) frees the slot.
+/// Held while a push, call or SMS is outstanding; dropping it frees the user's slot, and the
+/// attempt keeps counting against the window unless [`PushTicket::approved`] was called.
 #[derive(Debug)]
 pub struct PushTicket {
     /// The guard to release into.
     guard: FatigueGuard,
-    /// Whose push.
+    /// Whose attempt.
     user: String,
+    /// Which attempt.
+    id: u64,
+}
+
+impl PushTicket {
+    /// The user approved it: it no longer counts against the window.
+    pub fn approved(self) {
+        let mut st = self.guard.lock();
+        if let Some(u) = st.users.get_mut(&self.user) {
+            u.attempts.retain(|&(_, id)| id != self.id);
+        }
+        // Drop releases the in-flight slot.
+    }
 }
 
 impl Drop for PushTicket {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.guard.inner.lock() {
-            if let Some(st) = map.get_mut(&self.user) {
-                st.in_flight = false;
-            }
+        let mut st = self.guard.lock();
+        if let Some(u) = st.users.get_mut(&self.user) {
+            u.in_flight = false;
         }
     }
 }
 
 impl FatigueGuard {
-    /// A guard allowing `limit` pushes per `window` for each user.
+    /// A guard allowing `limit` unapproved pushes per `window` for each user.
     pub fn new(limit: usize, window: Duration) -> Self {
         FatigueGuard {
-            inner: Arc::new(Mutex::new(HashMap::new())),
-            limit: limit.max(1),
-            window,
+            inner: Arc::new(Mutex::new(State {
+                limit: limit.max(1),
+                window,
+                users: HashMap::new(),
+                next_id: 0,
+            })),
         }
     }
 
-    /// Reserve the right to send one push or call to `user`.
+    /// Apply new limits (SIGHUP); the history is kept, so a reload cannot reset anyone's count.
+    pub fn set_limits(&self, limit: usize, window: Duration) {
+        let mut st = self.lock();
+        st.limit = limit.max(1);
+        st.window = window;
+    }
+
+    /// The state, even if a holder panicked: the counts stay meaningful (the one rule for a poisoned lock).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserve the right to send one push, call or SMS to `user`.
     pub fn begin_push(&self, user: &str) -> Result<PushTicket, Refusal> {
-        let mut map = self.inner.lock().map_err(|_| Refusal::InFlight)?;
+        let mut st = self.lock();
         let now = Instant::now();
-        let st = map.entry(user.to_string()).or_default();
-        prune(&mut st.pushes, now, self.window);
-        if st.in_flight {
+        let (limit, window) = (st.limit, st.window);
+        st.next_id += 1;
+        let id = st.next_id;
+        let u = st.users.entry(user.to_string()).or_default();
+        prune_pairs(&mut u.attempts, now, window);
+        if u.in_flight {
             return Err(Refusal::InFlight);
         }
-        if st.pushes.len() >= self.limit {
-            return Err(Refusal::TooMany(retry_in(&st.pushes, now, self.window)));
+        if u.attempts.len() >= limit {
+            let oldest = u.attempts.front().map(|&(t, _)| t);
+            return Err(Refusal::TooMany(retry_in(oldest, now, window)));
         }
-        st.pushes.push_back(now);
-        st.in_flight = true;
+        u.attempts.push_back((now, id));
+        u.in_flight = true;
         Ok(PushTicket {
             guard: self.clone(),
             user: user.to_string(),
+            id,
         })
     }
 
     /// Count one passcode attempt for `user`, refusing past the limit.
     pub fn passcode(&self, user: &str) -> Result<(), Refusal> {
-        let mut map = self.inner.lock().map_err(|_| Refusal::InFlight)?;
+        let mut st = self.lock();
         let now = Instant::now();
-        let st = map.entry(user.to_string()).or_default();
-        prune(&mut st.passcodes, now, self.window);
-        if st.passcodes.len() >= self.limit * PASSCODE_FACTOR {
-            return Err(Refusal::TooMany(retry_in(&st.passcodes, now, self.window)));
+        let (limit, window) = (st.limit, st.window);
+        let u = st.users.entry(user.to_string()).or_default();
+        prune(&mut u.passcodes, now, window);
+        if u.passcodes.len() >= limit * PASSCODE_FACTOR {
+            return Err(Refusal::TooMany(retry_in(
+                u.passcodes.front().copied(),
+                now,
+                window,
+            )));
         }
-        st.passcodes.push_back(now);
+        u.passcodes.push_back(now);
         Ok(())
     }
 
     /// Forget users with no recent activity, so the map cannot grow without bound.
     pub fn sweep(&self) {
-        if let Ok(mut map) = self.inner.lock() {
-            let now = Instant::now();
-            map.retain(|_, st| {
-                prune(&mut st.pushes, now, self.window);
-                prune(&mut st.passcodes, now, self.window);
-                st.in_flight || !st.pushes.is_empty() || !st.passcodes.is_empty()
-            });
-        }
+        let mut st = self.lock();
+        let now = Instant::now();
+        let window = st.window;
+        st.users.retain(|_, u| {
+            prune_pairs(&mut u.attempts, now, window);
+            prune(&mut u.passcodes, now, window);
+            u.in_flight || !u.attempts.is_empty() || !u.passcodes.is_empty()
+        });
     }
 }
 
@@ -122,12 +176,22 @@ fn prune(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
     }
 }
 
+/// Drop attempts older than the window.
+fn prune_pairs(q: &mut VecDeque<(Instant, u64)>, now: Instant, window: Duration) {
+    while q
+        .front()
+        .is_some_and(|(t, _)| now.duration_since(*t) >= window)
+    {
+        q.pop_front();
+    }
+}
+
 /// Seconds until the oldest entry leaves the window.
-fn retry_in(q: &VecDeque<Instant>, now: Instant, window: Duration) -> u64 {
-    q.front()
+fn retry_in(oldest: Option<Instant>, now: Instant, window: Duration) -> u64 {
+    oldest
         .map(|t| {
             window
-                .saturating_sub(now.duration_since(*t))
+                .saturating_sub(now.duration_since(t))
                 .as_secs()
                 .max(1)
         })
@@ -148,6 +212,41 @@ mod tests {
         let t2 = g.begin_push("alice").unwrap();
         drop(t2);
         assert!(matches!(g.begin_push("alice"), Err(Refusal::TooMany(_))));
+    }
+
+    #[test]
+    fn approved_pushes_do_not_count() {
+        // The 6th scp in ten minutes must not lock out a user who approves each one.
+        let g = FatigueGuard::new(5, Duration::from_secs(600));
+        for _ in 0..20 {
+            g.begin_push("alice").unwrap().approved();
+        }
+        // Refused ones do, up to the limit.
+        for _ in 0..5 {
+            drop(g.begin_push("mallory-victim").unwrap());
+        }
+        assert!(matches!(
+            g.begin_push("mallory-victim"),
+            Err(Refusal::TooMany(_))
+        ));
+        // An approval in between frees exactly its own entry.
+        let g = FatigueGuard::new(2, Duration::from_secs(600));
+        drop(g.begin_push("a").unwrap());
+        g.begin_push("a").unwrap().approved();
+        drop(g.begin_push("a").unwrap());
+        assert!(g.begin_push("a").is_err());
+    }
+
+    #[test]
+    fn reload_applies_new_limits_and_keeps_history() {
+        let g = FatigueGuard::new(5, Duration::from_secs(600));
+        for _ in 0..3 {
+            drop(g.begin_push("a").unwrap());
+        }
+        g.set_limits(3, Duration::from_secs(600));
+        assert!(matches!(g.begin_push("a"), Err(Refusal::TooMany(_))));
+        g.set_limits(4, Duration::from_secs(600));
+        assert!(g.begin_push("a").is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use duo_authd_proto::{self as proto, ClientMsg, HealthReport, ServerMsg, PROTOCOL_VERSION};
 
+use crate::duo::api::DuoApi;
 use crate::state::Daemon;
 
 /// Seconds from `t` to now (0 if `t` is in the future).
@@ -19,7 +20,7 @@ fn secs_since(t: SystemTime) -> u64 {
 }
 
 /// Build the report from the daemon's state; never calls Duo.
-pub fn report(daemon: &Daemon) -> HealthReport {
+pub fn report<A: DuoApi>(daemon: &Daemon<A>) -> HealthReport {
     let gen = daemon.current();
     let cfg = &gen.ctx.cfg;
     let duo = gen.ctx.duo.stats();

@@ -7,6 +7,8 @@ pub mod config;
 pub mod conversation;
 pub mod duo;
 pub mod failmode;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod fatigue;
 pub mod gecos;
 pub mod groups;
@@ -15,13 +17,10 @@ pub mod ini;
 pub mod listener;
 pub mod login;
 pub mod netinfo;
-pub mod preauth;
 pub mod privileges;
+pub mod ratelimit;
 pub mod secret;
 pub mod server;
 pub mod signing;
 pub mod state;
-// The only other unsafe code: two libc calls (openlog, syslog), each commented.
-#[allow(unsafe_code)]
-pub mod syslog;
 pub mod users;

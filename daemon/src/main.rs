@@ -193,7 +193,7 @@ async fn run(
         ),
     }
     // Audit lines also go to syslog when asked (login_duo's only log); re-applied on each reload.
-    duo_authd::syslog::configure(cfg.authd.syslog);
+    duo_authd::audit::configure_syslog(cfg.authd.syslog, cfg.authd.syslog_facility);
     let hostname = netinfo::hostname();
     let local_ip = netinfo::local_ip(&cfg.host.host, cfg.host.port);
     let daemon = Arc::new(Daemon::new(config_path, cfg, duo, hostname, local_ip));
@@ -225,7 +225,8 @@ async fn run(
             tokio::select! {
                 _ = hup.recv() => match sig_daemon.reload().await {
                     Ok(n) => {
-                        duo_authd::syslog::configure(sig_daemon.current().ctx.cfg.authd.syslog);
+                        let a = &sig_daemon.current().ctx.cfg.authd;
+                        duo_authd::audit::configure_syslog(a.syslog, a.syslog_facility);
                         tracing::info!("SIGHUP: reloaded {} (generation {n})", sig_daemon.config_path.display())
                     }
                     Err(e) => tracing::error!("SIGHUP: reload refused, keeping the previous config: {e}"),
@@ -241,7 +242,7 @@ async fn run(
         env!("CARGO_PKG_VERSION"),
         socket.display()
     );
-    server::run(listener, daemon, stop_rx).await;
+    server::run(listener, daemon, stop_rx, || {}).await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("stopped");
     ExitCode::SUCCESS

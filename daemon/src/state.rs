@@ -12,13 +12,19 @@ use crate::config::Config;
 use crate::duo::DuoClient;
 use crate::fatigue::FatigueGuard;
 use crate::login::LoginCtx;
+use crate::ratelimit::{LogThrottle, UidRate};
+
+/// Connection-level log lines each uid may cause per [`LOG_WINDOW`] before they are summarised.
+const LOG_LINES_PER_WINDOW: u32 = 20;
+/// The window of [`LOG_LINES_PER_WINDOW`].
+const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One loaded config and the client built from it; logins keep the generation they started with.
-pub struct Generation {
+pub struct Generation<A = DuoClient> {
     /// 1 at start, +1 per successful reload.
     pub number: u64,
     /// What a login needs.
-    pub ctx: LoginCtx,
+    pub ctx: LoginCtx<A>,
 }
 
 /// Counters read by `health`.
@@ -46,16 +52,20 @@ impl Stats {
     }
 }
 
-/// Everything the server tasks share.
-pub struct Daemon {
+/// Everything the server tasks share (generic over the Duo API so the server can be tested in-process).
+pub struct Daemon<A = DuoClient> {
     /// When the daemon started, for uptime.
     pub started: Instant,
     /// The config file, re-read on SIGHUP.
     pub config_path: PathBuf,
     /// The generation new logins use.
-    current: RwLock<Arc<Generation>>,
-    /// Push-fatigue state, kept across reloads so a reload cannot reset the limits.
+    current: RwLock<Arc<Generation<A>>>,
+    /// Push-fatigue state, kept across reloads so a reload cannot reset the counts.
     pub fatigue: FatigueGuard,
+    /// Logins per uid that reach Duo, kept across reloads.
+    pub rate: Arc<UidRate>,
+    /// Connection-level log lines per uid, so one user cannot drown the audit lines.
+    pub log_throttle: LogThrottle,
     /// Health counters.
     pub stats: Stats,
     /// This host's name for Duo.
@@ -75,20 +85,22 @@ pub enum ReloadError {
     Client(#[from] crate::duo::ClientError),
 }
 
-impl Daemon {
+impl<A> Daemon<A> {
     /// Assemble the state around a first, already validated config.
     pub fn new(
         config_path: PathBuf,
         cfg: Config,
-        duo: DuoClient,
+        duo: A,
         hostname: String,
         local_ip: Option<String>,
     ) -> Self {
         let fatigue = FatigueGuard::new(cfg.authd.push_limit as usize, cfg.authd.push_window);
+        let rate = Arc::new(UidRate::new(cfg.authd.preauth_rate));
         let ctx = LoginCtx {
             cfg: Arc::new(cfg),
             duo,
             fatigue: fatigue.clone(),
+            rate: rate.clone(),
             hostname: hostname.clone(),
             local_ip: local_ip.clone(),
         };
@@ -97,6 +109,8 @@ impl Daemon {
             config_path,
             current: RwLock::new(Arc::new(Generation { number: 1, ctx })),
             fatigue,
+            rate,
+            log_throttle: LogThrottle::new(LOG_LINES_PER_WINDOW, LOG_WINDOW),
             stats: Stats::default(),
             hostname,
             local_ip,
@@ -104,13 +118,15 @@ impl Daemon {
     }
 
     /// The generation new connections should use.
-    pub fn current(&self) -> Arc<Generation> {
+    pub fn current(&self) -> Arc<Generation<A>> {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+}
 
+impl Daemon<DuoClient> {
     /// Re-read the config; on success swap it in for new logins, on failure keep the old one.
     pub async fn reload(&self) -> Result<u64, ReloadError> {
         let result = self.try_reload().await;
@@ -135,10 +151,15 @@ impl Daemon {
         }
         let old = self.current();
         let number = old.number + 1;
+        // The limits are the daemon's, not the generation's: apply the new values to the shared state.
+        self.fatigue
+            .set_limits(cfg.authd.push_limit as usize, cfg.authd.push_window);
+        self.rate.set_rate(cfg.authd.preauth_rate);
         let ctx = LoginCtx {
             cfg: Arc::new(cfg),
             duo,
             fatigue: self.fatigue.clone(),
+            rate: self.rate.clone(),
             hostname: self.hostname.clone(),
             local_ip: self.local_ip.clone(),
         };

@@ -59,7 +59,7 @@ fn seeds_reach_the_interesting_paths() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let valid = fs::read_to_string(dir.join("config_toml/valid_full.toml")).unwrap();
     assert!(
-        duo_authd::config::Config::from_str_unchecked(&valid, Path::new("valid_full.toml")).is_ok()
+        duo_authd::config::Config::from_toml_text(&valid, Path::new("valid_full.toml")).is_ok()
     );
     let ini = fs::read_to_string(dir.join("config_ini/login_duo.conf")).unwrap();
     assert!(duo_authd::ini::convert(&ini).is_ok());
@@ -71,9 +71,9 @@ fn seeds_reach_the_interesting_paths() {
         let v: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.join("preauth_json").join(file)).unwrap())
                 .unwrap();
-        let p = duo_authd::preauth::parse(&v["response"], "alice").unwrap();
+        let p = duo_authd::duo::preauth::parse(&v["response"], "alice").unwrap();
         assert_eq!(
-            matches!(p, duo_authd::preauth::Preauth::Auth(_)),
+            matches!(p, duo_authd::duo::preauth::Preauth::Auth { .. }),
             want_auth,
             "{file}"
         );

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use duo_authd::config::Config;
 use duo_authd::ini;
-use duo_authd::preauth::{self, Choice, FactorKind, Preauth};
+use duo_authd::duo::preauth::{self, Choice, FactorKind, Preauth};
 use duo_authd::secret::Secret;
 
 /// Target `config_toml`: any text must parse to a config or a typed error, and the config's Debug must not depend on the skey.
@@ -19,7 +19,7 @@ pub fn fuzz_config_toml(data: &[u8]) {
 
 /// Parse `text` as the daemon's config; on success check that no secret shows in `Debug` or warnings.
 fn check_config_text(text: &str, path: &Path) {
-    match Config::from_str_unchecked(text, path) {
+    match Config::from_toml_text(text, path) {
         Ok(config) => {
             let mut other = config.clone();
             other.skey = Secret::new(format!("{}-changed", config.skey.expose()));
@@ -104,7 +104,7 @@ pub fn fuzz_preauth(data: &[u8]) {
 
 fn check_preauth(value: &serde_json::Value) {
     let menu = match preauth::parse(value, "user") {
-        Ok(Preauth::Auth(menu)) => menu,
+        Ok(Preauth::Auth { menu, .. }) => menu,
         Ok(_) => return,
         Err(e) => {
             let _ = e.to_string();

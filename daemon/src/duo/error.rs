@@ -59,6 +59,8 @@ pub enum ErrorClass {
     InvalidResponse,
     /// A 2xx answer with `stat: FAIL`.
     StatFail,
+    /// The request could not even be built (a bug on our side, never Duo's).
+    Local,
 }
 
 /// One failed call to the Duo API; messages name the host and never contain the skey.
@@ -156,7 +158,8 @@ impl DuoError {
             DuoError::Server { .. } => ErrorClass::Server5xx,
             DuoError::Unauthorized { .. } => ErrorClass::Unauthorized,
             DuoError::RateLimited { .. } => ErrorClass::RateLimited,
-            DuoError::Http { .. } | DuoError::Request { .. } => ErrorClass::ClientHttp,
+            DuoError::Http { .. } => ErrorClass::ClientHttp,
+            DuoError::Request { .. } => ErrorClass::Local,
             DuoError::InvalidJson { .. } => ErrorClass::InvalidResponse,
             DuoError::StatFail { .. } => ErrorClass::StatFail,
         }
@@ -166,7 +169,10 @@ impl DuoError {
     pub fn means_unreachable(&self) -> bool {
         !matches!(
             self.class(),
-            ErrorClass::ClientHttp | ErrorClass::RateLimited | ErrorClass::StatFail
+            ErrorClass::ClientHttp
+                | ErrorClass::RateLimited
+                | ErrorClass::StatFail
+                | ErrorClass::Local
         )
     }
 }
@@ -245,8 +251,16 @@ pub(crate) fn is_stale_connection(err: &hyper_util::client::legacy::Error) -> bo
     })
 }
 
-/// `Retry-After` or `X-Retry-After`, as seconds or an HTTP-date (relative to `now`).
+/// Longest wait a `Retry-After` may ask for; a larger value is a server bug, or hostile.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` or `X-Retry-After`, as seconds or an HTTP-date (relative to `now`), capped at [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    raw_retry_after(headers, now).map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+/// The header's value as written, before the cap.
+fn raw_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(http::header::RETRY_AFTER)
         .or_else(|| headers.get("x-retry-after"))?
@@ -446,6 +460,11 @@ mod tests {
             HeaderValue::from_str(&past).unwrap(),
         );
         assert_eq!(parse_retry_after(&h, now), Some(Duration::ZERO));
+        // A hostile or broken server cannot make anyone wait for ages (or overflow a deadline).
+        assert_eq!(
+            ra(&[("Retry-After", "18446744073709551615")]),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     #[test]

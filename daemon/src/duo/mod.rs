@@ -1,6 +1,8 @@
 //! The pooled HTTPS client for Duo's Auth API: signs every request, bounds concurrency, sorts failures.
 
+pub mod api;
 mod error;
+pub mod preauth;
 mod proxy;
 mod transport;
 
@@ -22,7 +24,9 @@ use crate::config::{ApiHost, Config, SignatureAlg};
 use crate::secret::Secret;
 use crate::signing;
 
-pub use error::{classify_response, parse_retry_after, ClientError, DuoError, ErrorClass};
+pub use error::{
+    classify_response, parse_retry_after, ClientError, DuoError, ErrorClass, MAX_RETRY_AFTER,
+};
 pub use proxy::ProxyUrl;
 use transport::{ConnUses, CountingConnector};
 

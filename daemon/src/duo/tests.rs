@@ -149,7 +149,7 @@ fn config(host: &str, cafile: Option<&Path>, extra: &str) -> Config {
         t.push_str(&format!("cafile = \"{}\"\n", p.display()));
     }
     t.push_str(extra);
-    Config::from_str_unchecked(&t, Path::new("/test/authd.toml")).unwrap()
+    Config::from_toml_text(&t, Path::new("/test/authd.toml")).unwrap()
 }
 
 fn client_for(srv: &Server) -> DuoClient {

@@ -22,7 +22,12 @@ pub enum Preauth {
         message: String,
     },
     /// Ask for a second factor.
-    Auth(Menu),
+    Auth {
+        /// What to offer the user.
+        menu: Menu,
+        /// Verified Duo Push transaction id, sent back with `/auth` whatever factor is chosen (as login_duo does).
+        txid: Option<String>,
+    },
 }
 
 /// The choices offered to the user and how each maps to `/auth` parameters.
@@ -37,15 +42,15 @@ pub struct Menu {
     pub default: Choice,
     /// Whether the menu came from a `devices` list (public API) rather than Duo's text prompt.
     pub from_devices: bool,
-    /// Verified Duo Push transaction id from preauth, passed back on `/auth`.
-    pub txid: Option<String>,
 }
 
 /// One way to authenticate, as `/auth` parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
-    /// `factor=prompt&prompt=X`: X is a factor name from Duo's map (push1, phone1, sms1) or a passcode.
-    Prompt(String),
+    /// `factor=prompt&prompt=NAME`: a factor from Duo's text-prompt map (push1, phone1, sms1...).
+    Factor(String),
+    /// `factor=prompt&prompt=CODE`: a passcode typed at Duo's text prompt (login_duo sends it so).
+    PromptPasscode(String),
     /// `factor=F&device=D` for the public API (`F` in push, phone, sms, auto).
     Device {
         /// push, phone, sms or auto.
@@ -57,22 +62,47 @@ pub enum Choice {
     Passcode(String),
 }
 
-/// What kind of second factor a choice triggers, for push-fatigue limits and status lines.
+/// What kind of second factor a choice triggers: the push-fatigue limits count every kind that
+/// reaches the user's phone (push, call, SMS), and only a push can carry a Verified Push code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactorKind {
-    /// A push or phone call lands on the user's device: rate limited.
-    OutOfBand,
+    /// A push lands on the user's device (also Duo's `auto`, which pushes when it can).
+    Push,
+    /// A phone call rings the user.
+    Phone,
     /// SMS passcodes are sent (then the user types one).
     Sms,
     /// The user typed a passcode.
     Passcode,
 }
 
+impl FactorKind {
+    /// Whether this reaches the user's phone unasked (what push bombing abuses).
+    pub fn out_of_band(self) -> bool {
+        self != FactorKind::Passcode
+    }
+
+    /// The kind of a factor named by Duo (`push1`, `Phone2`, `voice1`, `smsrefresh1`, `auto`),
+    /// matched case-insensitively; an unknown name is counted as a push, never as free.
+    fn of_name(name: &str) -> FactorKind {
+        let n = name.to_ascii_lowercase();
+        if n.contains("push") || n == "auto" {
+            FactorKind::Push
+        } else if n.starts_with("phone") || n.starts_with("voice") || n.starts_with("call") {
+            FactorKind::Phone
+        } else if n.starts_with("sms") {
+            FactorKind::Sms
+        } else {
+            FactorKind::Push
+        }
+    }
+}
+
 impl Choice {
     /// The `/auth` parameters for this choice (without username, ipaddr, ...).
     pub fn params(&self) -> Vec<(String, String)> {
         match self {
-            Choice::Prompt(p) => vec![
+            Choice::Factor(p) | Choice::PromptPasscode(p) => vec![
                 ("factor".into(), "prompt".into()),
                 ("prompt".into(), p.clone()),
             ],
@@ -91,84 +121,95 @@ impl Choice {
 
     /// What kind of factor this is.
     pub fn kind(&self) -> FactorKind {
-        let name = match self {
-            Choice::Prompt(p) => p.as_str(),
-            Choice::Device { factor, .. } => factor,
-            Choice::Passcode(_) => return FactorKind::Passcode,
-        };
-        if name.starts_with("push")
-            || name.starts_with("verified_push")
-            || name.starts_with("phone")
-            || name == "auto"
-        {
-            FactorKind::OutOfBand
-        } else if name.starts_with("sms") {
-            FactorKind::Sms
-        } else {
-            FactorKind::Passcode
+        match self {
+            Choice::Factor(name) => FactorKind::of_name(name),
+            Choice::Device { factor, .. } => FactorKind::of_name(factor),
+            Choice::PromptPasscode(_) | Choice::Passcode(_) => FactorKind::Passcode,
         }
     }
 
     /// A name for logs that never contains a passcode.
     pub fn label(&self) -> String {
-        match (self, self.kind()) {
-            (_, FactorKind::Passcode) => "passcode".into(),
-            (Choice::Prompt(p), _) => sanitize(p),
-            (Choice::Device { factor, .. }, _) => (*factor).into(),
-            (Choice::Passcode(_), _) => "passcode".into(),
+        match self {
+            Choice::Factor(p) => sanitize(p),
+            Choice::Device { factor, .. } => (*factor).into(),
+            Choice::PromptPasscode(_) | Choice::Passcode(_) => "passcode".into(),
         }
     }
 
     /// The status line login_duo prints before an automatic attempt.
     pub fn auto_message(&self) -> &'static str {
-        let name = match self {
-            Choice::Prompt(p) => p.as_str(),
-            Choice::Device { factor, .. } => factor,
-            Choice::Passcode(_) => "",
-        };
-        if name.contains("push") || name == "auto" {
-            "Autopushing login request to phone..."
-        } else if name.contains("phone") {
-            "Calling your phone..."
-        } else {
-            "Using default second-factor authentication."
+        match self.kind() {
+            FactorKind::Push => "Autopushing login request to phone...",
+            FactorKind::Phone => "Calling your phone...",
+            FactorKind::Sms | FactorKind::Passcode => "Using default second-factor authentication.",
         }
     }
 }
 
 impl Menu {
-    /// The choice behind menu answer `key` ("1", "push1"...), if there is one.
+    /// The choice behind menu answer `key` ("1", "2"...), if there is one.
     pub fn option(&self, key: &str) -> Option<&Choice> {
         self.options.iter().find(|(k, _)| k == key).map(|(_, c)| c)
     }
 
-    /// Map what the user typed to a choice: a menu number, else a passcode (as login_duo does).
+    /// Map what the user typed to a choice: a menu number, a factor name the menu offers
+    /// (`push1`), else a passcode (as login_duo does).
     pub fn resolve(&self, answer: &str) -> Choice {
-        match self.option(answer) {
-            Some(c) => c.clone(),
-            None if self.from_devices => Choice::Passcode(answer.to_string()),
-            None => Choice::Prompt(answer.to_string()),
+        if let Some(c) = self.option(answer) {
+            return c.clone();
+        }
+        if self.from_devices {
+            return Choice::Passcode(answer.to_string());
+        }
+        let named = self
+            .options
+            .iter()
+            .map(|(_, c)| c)
+            .chain(std::iter::once(&self.default));
+        for c in named {
+            if let Choice::Factor(name) = c {
+                if name.eq_ignore_ascii_case(answer) {
+                    return c.clone();
+                }
+            }
+        }
+        Choice::PromptPasscode(answer.to_string())
+    }
+}
+
+/// Why a Duo answer could not be understood (the JSON was valid but not what the API promises).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected {endpoint} response: {reason}")]
+pub struct ResponseError {
+    /// Which call (`preauth`, `auth`, `auth_status`, `ping`).
+    pub endpoint: &'static str,
+    /// What is missing or wrong.
+    pub reason: String,
+}
+
+impl ResponseError {
+    /// An error about a `preauth` answer.
+    fn preauth(reason: impl Into<String>) -> ResponseError {
+        ResponseError {
+            endpoint: "preauth",
+            reason: reason.into(),
         }
     }
 }
 
-/// Why a preauth answer could not be understood (treated as an invalid response for failmode).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unexpected preauth response: {0}")]
-pub struct PreauthError(pub String);
-
 /// Interpret the `response` member of a successful preauth.
-pub fn parse(response: &Value, username: &str) -> Result<Preauth, PreauthError> {
+pub fn parse(response: &Value, username: &str) -> Result<Preauth, ResponseError> {
     let result = response
         .get("result")
         .and_then(Value::as_str)
-        .ok_or_else(|| PreauthError("no 'result'".into()))?;
+        .ok_or_else(|| ResponseError::preauth("no 'result'"))?;
     let status_msg = || {
         response
             .get("status_msg")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| PreauthError("no 'status_msg'".into()))
+            .ok_or_else(|| ResponseError::preauth("no 'status_msg'"))
     };
     let prompt_text = response.pointer("/prompt/text").and_then(Value::as_str);
     match result.to_ascii_lowercase().as_str() {
@@ -193,14 +234,13 @@ pub fn parse(response: &Value, username: &str) -> Result<Preauth, PreauthError> 
                 .get("txid")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let mut menu = match response.get("prompt") {
+            let menu = match response.get("prompt") {
                 Some(prompt) => menu_from_prompt(prompt)?,
                 None => menu_from_devices(response, username)?,
             };
-            menu.txid = txid;
-            Ok(Preauth::Auth(menu))
+            Ok(Preauth::Auth { menu, txid })
         }
-        other => Err(PreauthError(format!(
+        other => Err(ResponseError::preauth(format!(
             "unknown result '{}'",
             sanitize(other)
         ))),
@@ -208,42 +248,41 @@ pub fn parse(response: &Value, username: &str) -> Result<Preauth, PreauthError> 
 }
 
 /// Duo's own text prompt and factor map (`text_prompt=1`).
-fn menu_from_prompt(prompt: &Value) -> Result<Menu, PreauthError> {
+fn menu_from_prompt(prompt: &Value) -> Result<Menu, ResponseError> {
     let text = prompt
         .get("text")
         .and_then(Value::as_str)
-        .ok_or_else(|| PreauthError("prompt without 'text'".into()))?;
+        .ok_or_else(|| ResponseError::preauth("prompt without 'text'"))?;
     let factors = prompt
         .get("factors")
         .and_then(Value::as_object)
-        .ok_or_else(|| PreauthError("prompt without 'factors'".into()))?;
+        .ok_or_else(|| ResponseError::preauth("prompt without 'factors'"))?;
     let mut options = Vec::new();
     let mut default = None;
     for (k, v) in factors {
         let Some(v) = v.as_str() else { continue };
         if k == "default" {
-            default = Some(Choice::Prompt(v.to_string()));
+            default = Some(Choice::Factor(v.to_string()));
         } else {
-            options.push((k.clone(), Choice::Prompt(v.to_string())));
+            options.push((k.clone(), Choice::Factor(v.to_string())));
         }
     }
-    let default = default.ok_or_else(|| PreauthError("factor map without 'default'".into()))?;
+    let default = default.ok_or_else(|| ResponseError::preauth("factor map without 'default'"))?;
     options.shrink_to_fit();
     Ok(Menu {
         text: text.to_string(),
         options,
         default,
         from_devices: false,
-        txid: None,
     })
 }
 
 /// Build the menu ourselves from the public Auth API's `devices` list.
-fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthError> {
+fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, ResponseError> {
     let devices = response
         .get("devices")
         .and_then(Value::as_array)
-        .ok_or_else(|| PreauthError("neither 'prompt' nor 'devices'".into()))?;
+        .ok_or_else(|| ResponseError::preauth("neither 'prompt' nor 'devices'"))?;
     let mut options = Vec::new();
     let mut lines = Vec::new();
     for dev in devices {
@@ -279,7 +318,7 @@ fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthEr
         }
     }
     if options.is_empty() {
-        return Err(PreauthError("no device can push, call or text".into()));
+        return Err(ResponseError::preauth("no device can push, call or text"));
     }
     let text = format!(
         "Duo two-factor login for {}\n\nEnter a passcode or select one of the following options:\n\n{}\n\nPasscode or option (1-{}): ",
@@ -296,7 +335,6 @@ fn menu_from_devices(response: &Value, username: &str) -> Result<Menu, PreauthEr
             device: "auto".into(),
         },
         from_devices: true,
-        txid: None,
     })
 }
 
@@ -308,23 +346,25 @@ mod tests {
     #[test]
     fn text_prompt_menu() {
         let r = json!({"result":"auth","status_msg":"Account is active","prompt":{"text":"Pick: ","factors":{"1":"push1","2":"phone1","default":"push1"}}});
-        let Preauth::Auth(m) = parse(&r, "alice").unwrap() else {
+        let Preauth::Auth { menu: m, txid } = parse(&r, "alice").unwrap() else {
             panic!()
         };
+        assert_eq!(txid, None);
         assert_eq!(m.text, "Pick: ");
-        assert_eq!(m.resolve("2"), Choice::Prompt("phone1".into()));
-        assert_eq!(m.resolve("123456"), Choice::Prompt("123456".into()));
+        assert_eq!(m.resolve("2"), Choice::Factor("phone1".into()));
+        assert_eq!(m.resolve("PUSH1"), Choice::Factor("push1".into()));
+        assert_eq!(m.resolve("123456"), Choice::PromptPasscode("123456".into()));
         assert_eq!(m.resolve("123456").label(), "passcode");
-        assert_eq!(m.default.kind(), FactorKind::OutOfBand);
-        let verified = Choice::Prompt("verified_push1".into());
-        assert_eq!(verified.kind(), FactorKind::OutOfBand);
+        assert_eq!(m.default.kind(), FactorKind::Push);
+        let verified = Choice::Factor("verified_push1".into());
+        assert_eq!(verified.kind(), FactorKind::Push);
         assert_eq!(verified.label(), "verified_push1");
     }
 
     #[test]
     fn devices_menu() {
         let r = json!({"result":"auth","status_msg":"ok","devices":[{"device":"D1","type":"phone","number":"XXX-0100","name":"","capabilities":["auto","push","sms","phone"]}]});
-        let Preauth::Auth(m) = parse(&r, "alice").unwrap() else {
+        let Preauth::Auth { menu: m, .. } = parse(&r, "alice").unwrap() else {
             panic!()
         };
         assert!(m.text.contains(" 1. Duo Push to XXX-0100"));
@@ -338,6 +378,43 @@ mod tests {
         );
         assert_eq!(m.resolve("999999"), Choice::Passcode("999999".into()));
         assert_eq!(m.default.params()[0].1, "auto");
+    }
+
+    #[test]
+    fn factor_kinds_ignore_case_and_count_everything_that_rings() {
+        for (name, kind) in [
+            ("push1", FactorKind::Push),
+            ("Push2", FactorKind::Push),
+            ("VERIFIED_PUSH1", FactorKind::Push),
+            ("auto", FactorKind::Push),
+            ("phone1", FactorKind::Phone),
+            ("PHONE2", FactorKind::Phone),
+            ("voice1", FactorKind::Phone),
+            ("sms1", FactorKind::Sms),
+            ("SMSrefresh1", FactorKind::Sms),
+            ("token1", FactorKind::Push),
+        ] {
+            assert_eq!(Choice::Factor(name.into()).kind(), kind, "{name}");
+            assert!(kind.out_of_band(), "{name}");
+        }
+        assert_eq!(
+            Choice::Device {
+                factor: "sms",
+                device: "D".into()
+            }
+            .kind(),
+            FactorKind::Sms
+        );
+        assert!(!Choice::Passcode("1".into()).kind().out_of_band());
+    }
+
+    #[test]
+    fn verified_push_txid_comes_with_the_menu() {
+        let r = json!({"result":"auth","status_msg":"ok","txid":"tx-1","prompt":{"text":"P","factors":{"1":"push1","default":"push1"}}});
+        let Preauth::Auth { txid, .. } = parse(&r, "a").unwrap() else {
+            panic!()
+        };
+        assert_eq!(txid.as_deref(), Some("tx-1"));
     }
 
     #[test]
