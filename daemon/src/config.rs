@@ -16,7 +16,7 @@ use crate::secret::Secret;
 use duo_authd_syslog::Facility;
 
 /// A config file larger than this is refused (a real one is well under 4 KiB).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Why a config file was refused; every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +211,42 @@ pub struct AuthdConfig {
     pub syslog_facility: Facility,
     /// Logins per minute per non-root uid that may reach Duo (0: no limit).
     pub preauth_rate: u32,
+}
+
+/// Open files the daemon keeps for itself besides clients and Duo connections: stdio, the
+/// listener, the runtime's epoll and wake-up descriptors, syslog, NSS lookups, DNS.
+pub const FD_RESERVE: u64 = 64;
+
+impl AuthdConfig {
+    /// Open files the configured limits need: the reserve, one per Duo connection, one per client.
+    pub fn fds_needed(&self) -> u64 {
+        FD_RESERVE + self.max_concurrent_requests as u64 + self.max_connections as u64
+    }
+
+    /// Shrink the connection caps to what `nofile` open files allow, keeping the reserve free so
+    /// the daemon's own lookups and its connections to Duo never starve (an over-cap client gets
+    /// `Busy` instead). Returns what was changed, for a warning.
+    pub fn fit_fd_limit(&mut self, nofile: u64) -> Option<String> {
+        let wanted = self.fds_needed();
+        if nofile >= wanted {
+            return None;
+        }
+        let usable = nofile.saturating_sub(FD_RESERVE);
+        let duo = (self.max_concurrent_requests as u64).min((usable / 4).max(4));
+        let clients = usable.saturating_sub(duo).max(1);
+        let (asked_clients, asked_duo) = (self.max_connections, self.max_concurrent_requests);
+        self.max_concurrent_requests = usize::try_from(duo).unwrap_or(usize::MAX).max(1);
+        self.max_connections = usize::try_from(clients)
+            .unwrap_or(usize::MAX)
+            .min(self.max_connections);
+        self.max_connections_per_uid = self.max_connections_per_uid.min(self.max_connections);
+        Some(format!(
+            "the open-file limit is {nofile}: serving at most {} clients and {} Duo connections at once \
+             (the config asks for {asked_clients} and {asked_duo}); raise the limit to {wanted} \
+             (systemd: LimitNOFILE=, SMF: the process.max-file-descriptor resource control) for the configured values",
+            self.max_connections, self.max_concurrent_requests
+        ))
+    }
 }
 
 /// The validated config the daemon runs with.
@@ -426,6 +462,43 @@ fn check_access(path: &Path, mode: u32, owner: u32, euid: u32) -> Result<(), Con
     Ok(())
 }
 
+/// A config file's text, read only after its mode was checked on the open descriptor.
+pub struct PrivateText {
+    /// The file's contents (zeroed when dropped: it holds the skey).
+    pub text: Zeroizing<String>,
+    /// The file's owner, for the owner rule (applied once the `[authd] user` is known).
+    pub owner: u32,
+}
+
+/// Open the config, refuse it if group or others may read or write it (checked with fstat on the
+/// descriptor read from, so the file checked is the file read), and read it (at most 1 MiB).
+pub fn read_private(path: &Path) -> Result<PrivateText, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    // The owner is decided later, with the parsed [authd] user; the mode now.
+    check_access(path, meta.mode(), 0, 0)?;
+    let mut text = Zeroizing::new(String::with_capacity(
+        meta.len().min(MAX_CONFIG_BYTES) as usize + 1,
+    ));
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(io(std::io::Error::other("file is larger than 1 MiB")));
+    }
+    Ok(PrivateText {
+        text,
+        owner: meta.uid(),
+    })
+}
+
 /// Read a duo_unix INI file and render it as TOML (`duo-authd import-conf`), validating it on the way.
 pub fn import_conf(path: &Path) -> Result<String, ConfigError> {
     let text = Zeroizing::new(
@@ -453,57 +526,48 @@ impl Config {
     /// The file may be owned by root, by the user the daemon runs as, or by its `[authd] user`
     /// (the daemon starts as root under SMF and reads the config its user will re-read on SIGHUP).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let io = |source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(io)?;
-        // fstat the descriptor we read from, so the checked file is the file parsed.
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            return Err(io(std::io::Error::other("not a regular file")));
-        }
+        let private = read_private(path)?;
+        Self::from_private(&private, path)
+    }
+
+    /// Parse and validate what [`read_private`] read (here or in the config reader), then apply
+    /// the owner rule: root, the user the daemon runs as, or its `[authd] user`.
+    pub fn from_private(private: &PrivateText, path: &Path) -> Result<Config, ConfigError> {
+        let cfg = Self::from_text(&private.text, path)?;
         let euid = nix::unistd::geteuid().as_raw();
-        let owner_check = check_access(path, meta.mode(), meta.uid(), euid);
-        let deferred_owner = match owner_check {
-            Err(ConfigError::Owner { .. }) if euid == 0 => owner_check,
-            Err(e) => return Err(e),
-            Ok(()) => Ok(()),
-        };
-        let mut text = Zeroizing::new(String::with_capacity(
-            meta.len().min(MAX_CONFIG_BYTES) as usize + 1,
-        ));
-        file.take(MAX_CONFIG_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(io)?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(io(std::io::Error::other("file is larger than 1 MiB")));
+        if private.owner != 0 && private.owner != euid {
+            // A file owned by the configured daemon user is fine too.
+            let owner_is_daemon_user = cfg
+                .authd
+                .user
+                .as_deref()
+                .and_then(|u| crate::users::uid_gid_by_name(u).ok().flatten())
+                .is_some_and(|(uid, _)| uid == private.owner);
+            if !owner_is_daemon_user {
+                return Err(ConfigError::Owner {
+                    path: path.to_path_buf(),
+                    owner: private.owner,
+                    euid,
+                });
+            }
         }
-        let cfg = if path.extension().is_some_and(|e| e == "conf") {
-            let converted = crate::ini::convert(&text).map_err(|e| ConfigError::Parse {
+        Ok(cfg)
+    }
+
+    /// Parse and validate config text: duo_unix INI when the name ends in `.conf`, else TOML.
+    pub fn from_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        if path.extension().is_some_and(|e| e == "conf") {
+            let converted = crate::ini::convert(text).map_err(|e| ConfigError::Parse {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
             for w in &converted.warnings {
                 tracing::warn!("{}: {w}", path.display());
             }
-            Self::from_table(converted.table, path)?
+            Self::from_table(converted.table, path)
         } else {
-            Self::from_toml_text(&text, path)?
-        };
-        if let Err(e) = deferred_owner {
-            // Started as root: a file owned by the configured daemon user is fine too.
-            let owner_is_daemon_user = cfg
-                .authd
-                .user
-                .as_deref()
-                .and_then(|u| crate::users::uid_gid_by_name(u).ok().flatten())
-                .is_some_and(|(uid, _)| uid == meta.uid());
-            if !owner_is_daemon_user {
-                return Err(e);
-            }
+            Self::from_toml_text(text, path)
         }
-        Ok(cfg)
     }
 
     /// Validate an already-parsed table (the INI reader produces one).
@@ -974,6 +1038,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "/etc/duo/authd.toml is owned by uid 1001; it must be owned by root or by the daemon's user (uid 1000)");
+    }
+
+    #[test]
+    fn connection_caps_fit_the_open_file_limit() {
+        let mut a = parse("").unwrap().authd;
+        assert_eq!(a.fds_needed(), FD_RESERVE + 256 + 4096);
+        assert_eq!(a.fit_fd_limit(1 << 20), None);
+        let warning = a.fit_fd_limit(256).unwrap();
+        assert!(warning.contains("open-file limit is 256"), "{warning}");
+        assert!(a.fds_needed() <= 256, "{}", a.fds_needed());
+        assert_eq!((a.max_connections, a.max_concurrent_requests), (144, 48));
+        assert_eq!(a.max_connections_per_uid, 64);
+        let mut a = parse("").unwrap().authd;
+        a.fit_fd_limit(100);
+        assert!(a.max_connections_per_uid <= a.max_connections);
+        assert!(a.max_concurrent_requests >= 1 && a.max_connections >= 1);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::duo::DuoClient;
 use crate::fatigue::FatigueGuard;
 use crate::login::LoginCtx;
 use crate::ratelimit::{LogThrottle, UidRate};
+use crate::reader::Reader;
 
 /// Connection-level log lines each uid may cause per [`LOG_WINDOW`] before they are summarised.
 const LOG_LINES_PER_WINDOW: u32 = 20;
@@ -72,6 +73,20 @@ pub struct Daemon<A = DuoClient> {
     pub hostname: String,
     /// This host's address for pushinfo.
     pub local_ip: Option<String>,
+    /// Where reloads read the config from.
+    pub source: ConfigSource,
+    /// The open-file limit the connection caps are sized to (re-applied on reload).
+    pub nofile: Option<u64>,
+}
+
+/// Where a reload reads the config from.
+#[derive(Debug, Default)]
+pub enum ConfigSource {
+    /// The file itself (the daemon's user may read it).
+    #[default]
+    File,
+    /// The root-side helper, for a root-owned file the daemon's user cannot read.
+    Reader(Reader),
 }
 
 /// Why a reload was refused; the old config stays in force.
@@ -83,6 +98,9 @@ pub enum ReloadError {
     /// A client could not be built from it (cafile, proxy).
     #[error(transparent)]
     Client(#[from] crate::duo::ClientError),
+    /// The root-side reader could not deliver the file.
+    #[error(transparent)]
+    Reader(#[from] crate::reader::ReaderError),
 }
 
 impl<A> Daemon<A> {
@@ -114,6 +132,8 @@ impl<A> Daemon<A> {
             stats: Stats::default(),
             hostname,
             local_ip,
+            source: ConfigSource::File,
+            nofile: None,
         }
     }
 
@@ -128,7 +148,7 @@ impl<A> Daemon<A> {
 
 impl Daemon<DuoClient> {
     /// Re-read the config; on success swap it in for new logins, on failure keep the old one.
-    pub async fn reload(&self) -> Result<u64, ReloadError> {
+    pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
         let result = self.try_reload().await;
         if let Ok(mut e) = self.stats.last_reload_error.lock() {
             *e = result.as_ref().err().map(|e| e.to_string());
@@ -137,19 +157,36 @@ impl Daemon<DuoClient> {
     }
 
     /// The fallible part of [`Daemon::reload`].
-    async fn try_reload(&self) -> Result<u64, ReloadError> {
-        let path = self.config_path.clone();
-        let cfg = tokio::task::spawn_blocking(move || Config::from_file(&path))
-            .await
-            .map_err(|e| crate::config::ConfigError::Io {
-                path: self.config_path.clone(),
-                source: std::io::Error::other(e),
-            })??;
+    async fn try_reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<Config, ReloadError> {
+            let path = &this.config_path;
+            let private = match &this.source {
+                ConfigSource::File => crate::config::read_private(path)?,
+                ConfigSource::Reader(r) => r.read()?,
+            };
+            Ok(Config::from_private(&private, path)?)
+        });
+        let mut cfg = read.await.map_err(|e| crate::config::ConfigError::Io {
+            path: self.config_path.clone(),
+            source: std::io::Error::other(e),
+        })??;
+        if let Some(n) = self.nofile {
+            if let Some(w) = cfg.authd.fit_fd_limit(n) {
+                tracing::warn!("{w}");
+            }
+        }
+        let old = self.current();
+        let (was, now) = (&old.ctx.cfg.authd, &cfg.authd);
+        if was.socket != now.socket || was.user != now.user {
+            tracing::warn!(
+                "[authd] socket and user take effect at the next restart, not on reload"
+            );
+        }
         let duo = DuoClient::new(&cfg)?;
         if let Err(e) = duo.ping().await {
             tracing::warn!("reloaded config: first contact with Duo failed: {e}");
         }
-        let old = self.current();
         let number = old.number + 1;
         // The limits are the daemon's, not the generation's: apply the new values to the shared state.
         self.fatigue

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use duo_authd::config::Config;
-use duo_authd::ini;
 use duo_authd::duo::preauth::{self, Choice, FactorKind, Preauth};
+use duo_authd::ini;
 use duo_authd::secret::Secret;
 
 /// Target `config_toml`: any text must parse to a config or a typed error, and the config's Debug must not depend on the skey.

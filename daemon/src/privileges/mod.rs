@@ -66,16 +66,22 @@ pub fn disable_core_dumps() {
     }
 }
 
-/// Raise the soft open-file limit to the hard limit: every waiting login holds a socket.
-pub fn raise_fd_limit() {
+/// Raise the soft open-file limit to the hard limit (every waiting login holds a socket), and
+/// return the soft limit in force, so the connection caps can be sized to it.
+pub fn raise_fd_limit() -> Option<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => Some(hard),
+            Err(e) => {
                 tracing::warn!("could not raise the open-file limit from {soft} to {hard}: {e}");
+                Some(soft)
             }
+        },
+        Ok((soft, _)) => Some(soft),
+        Err(e) => {
+            tracing::warn!("could not read the open-file limit: {e}");
+            None
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("could not read the open-file limit: {e}"),
     }
 }
