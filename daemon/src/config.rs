@@ -585,18 +585,26 @@ impl Config {
     pub fn from_toml_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             // Only the message and position: the parser's snippet of the line could show the skey.
-            let at = e
+            let (at, line_text) = e
                 .span()
                 .map(|s| {
                     let before = text_before(text, s.start);
                     let line = before.matches('\n').count() + 1;
                     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {column}: ")
+                    let line_text = text.lines().nth(line - 1).unwrap_or("");
+                    (format!("line {line}, column {column}: "), line_text)
                 })
                 .unwrap_or_default();
+            let message = match secret_key_of(line_text) {
+                // The parser's words may quote the value (`invalid type: integer `1234``).
+                Some(key) => {
+                    format!("the value of {key} is not a valid TOML string (it is not shown here)")
+                }
+                None => redact_secrets(text, e.message().trim_end()),
+            };
             ConfigError::Parse {
                 path: path.to_path_buf(),
-                message: format!("{at}{}", e.message().trim_end()),
+                message: format!("{at}{message}"),
             }
         })?;
         Self::validate(raw, &Check(path))
@@ -750,6 +758,41 @@ impl Config {
         }
         w
     }
+}
+
+/// Keys whose values must never appear in a message: the skey, and a proxy URL that may hold a password.
+const SECRET_KEYS: [&str; 2] = ["skey", "http_proxy"];
+
+/// The secret key a config line sets, if it sets one (`skey = ...`, `  http_proxy=...`).
+fn secret_key_of(line: &str) -> Option<&'static str> {
+    let t = line.trim_start().trim_start_matches(['"', '\'']);
+    SECRET_KEYS.into_iter().find(|k| {
+        t.strip_prefix(k).is_some_and(|rest| {
+            rest.trim_start().starts_with(['=', '"', '\'']) || rest.trim().is_empty()
+        })
+    })
+}
+
+/// `message` with anything that looks like a secret value of `text` cut out: a parser message
+/// about another line can still quote a value it took for part of its own.
+fn redact_secrets(text: &str, message: &str) -> String {
+    let mut out = message.to_string();
+    for line in text.lines().filter(|l| secret_key_of(l).is_some()) {
+        let value = line.split_once('=').map_or(line, |(_, v)| v);
+        let value = value.trim().trim_matches(['"', '\'']);
+        let chars: Vec<char> = value.chars().collect();
+        if chars.len() < 8 {
+            continue;
+        }
+        for w in chars.windows(8) {
+            let piece: String = w.iter().collect();
+            if out.contains(&piece) {
+                out = "the file is not valid TOML near a secret value (not shown here)".into();
+                return out;
+            }
+        }
+    }
+    out
 }
 
 /// The text before byte `offset` (clamped, and moved back to a character boundary), for
@@ -1038,6 +1081,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "/etc/duo/authd.toml is owned by uid 1001; it must be owned by root or by the daemon's user (uid 1000)");
+    }
+
+    #[test]
+    fn no_error_ever_shows_the_skey_or_a_proxy_password() {
+        let skey = "yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo";
+        let good = format!("ikey = \"DIXYZV6YM8IFYVWBINCA\"\nskey = \"{skey}\"\nhost = \"api-x.duosecurity.com\"\nhttp_proxy = \"http://duo:Sup3rSecretPw@proxy:3128\"\n");
+        let mut variants = vec![
+            good.replace("skey = \"", "skey = "),
+            good.replace("skey = \"", "skey "),
+            good.replace("skey = \"", "skey = '"),
+            good.replace("skey = \"", "skey = \"\"\""),
+            good.replace(&format!("\"{skey}\""), skey),
+            good.replace(&format!("\"{skey}\""), "1234567890123456789"),
+            good.replace(&format!("\"{skey}\""), &format!("[\"{skey}\"]")),
+            good.replace(&format!("\"{skey}\""), &format!("{{ k = \"{skey}\" }}")),
+            good.replace("skey = ", "skey == "),
+            good.replace("skey = ", "skey.x = "),
+            good.replace("skey = ", "\"skey\" = ") + "skey = \"again\"\n",
+            good.replace("skey", "sky"),
+            good.replace("http_proxy = \"", "http_proxy = "),
+            good.replace(
+                "http_proxy = \"http://duo:Sup3rSecretPw@proxy:3128\"",
+                "http_proxy = 42",
+            ),
+            good.replace("ikey = \"DIXYZV6YM8IFYVWBINCA\"\n", "") + &format!("x = {skey}\n"),
+        ];
+        for cut in 1..good.len() {
+            if good.is_char_boundary(cut) {
+                variants.push(good[..cut].to_string());
+            }
+        }
+        // A numeric skey is quoted back by the parser ("invalid type: integer `...`") unless hidden.
+        let e = Config::from_toml_text(
+            &good.replace(&format!("\"{skey}\""), "98765432109876"),
+            Path::new("/x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("98765432"), "{e}");
+        assert!(e.contains("line 2") && e.contains("skey"), "{e}");
+        for text in &variants {
+            let Err(e) = Config::from_toml_text(text, Path::new("/etc/duo/authd.toml")) else {
+                continue;
+            };
+            let msg = e.to_string();
+            for secret in [skey, "Sup3rSecretPw"] {
+                let chars: Vec<char> = secret.chars().collect();
+                for w in chars.windows(8) {
+                    let piece: String = w.iter().collect();
+                    assert!(!msg.contains(&piece), "{msg}\nfrom:\n{text}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn report<A: DuoApi>(daemon: &Daemon<A>) -> HealthReport {
                     "Duo API at {} has not answered for {}s: {}",
                     cfg.host.authority(),
                     down_for.as_secs(),
-                    duo.last_error.clone().unwrap_or_default()
+                    duo_authd_proto::sanitize(duo.last_error.as_deref().unwrap_or_default())
                 ));
             }
         }
@@ -76,7 +76,8 @@ pub fn report<A: DuoApi>(daemon: &Daemon<A>) -> HealthReport {
         duo_host: cfg.host.authority(),
         duo_last_ok_secs_ago: duo.last_success.map(secs_since),
         duo_last_failure_secs_ago: duo.last_failure.map(secs_since),
-        duo_last_error: duo.last_error,
+        // Text from the network, read by any local user: no control characters.
+        duo_last_error: duo.last_error.as_deref().map(duo_authd_proto::sanitize),
         duo_requests: duo.requests,
         duo_failures: duo.failures,
         duo_connections_opened: duo.connections_opened,

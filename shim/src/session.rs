@@ -182,6 +182,14 @@ pub fn converse<O: Write, E: Write>(
     // daemon that speaks another version answers the Hello with an error before reading on, so the
     // pipelining saves a round trip and costs nothing.
     if let Err(e) = send_hello_and_start(stream, request) {
+        // A daemon that refused us at once (Busy) may have said why before closing.
+        if let Ok(ServerMsg::Error { kind, message }) = read_frame::<_, ServerMsg>(stream) {
+            con.error(format_args!("{}", sanitize(&message)));
+            return Outcome::Failed(format!(
+                "the daemon refused the login ({kind:?}): {}",
+                sanitize(&message)
+            ));
+        }
         return Outcome::Failed(e);
     }
     if let Err(e) = handshake(stream, con) {
@@ -296,10 +304,13 @@ fn handshake<O: Write, E: Write>(
         ServerMsg::Hello { version, .. } => Err(format!(
             "the daemon speaks protocol {version}, this shim speaks {PROTOCOL_VERSION}; upgrade duo-login and duo-authd together"
         )),
-        ServerMsg::Error { kind, message } => Err(format!(
-            "the daemon refused the handshake ({kind:?}): {}",
-            sanitize(&message)
-        )),
+        ServerMsg::Error { kind, message } => {
+            con.error(format_args!("{}", sanitize(&message)));
+            Err(format!(
+                "the daemon refused the handshake ({kind:?}): {}",
+                sanitize(&message)
+            ))
+        }
         _ => Err("the daemon sent an unexpected reply to the handshake".into()),
     }
 }

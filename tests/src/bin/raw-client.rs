@@ -1,6 +1,8 @@
 //! A hand-made protocol client: says exactly what it is told, so tests can act as an attacker the shim would never be.
 //!
 //! Usage: raw-client SOCKET [--duo-user U] [--version N] [--answer TEXT]...
+//!        raw-client SOCKET --hold N SECS    (open N connections, say nothing, keep them SECS seconds)
+//!        raw-client SOCKET --flood SECS     (connect and send garbage, again and again, for SECS seconds)
 //! Prints one line per frame received (`status ...`, `prompt ...`, `decision allow|deny REASON ...`, `error KIND ...`).
 
 use std::os::unix::net::UnixStream;
@@ -9,6 +11,30 @@ use std::time::Duration;
 use duo_authd_proto::{
     self as proto, ClientMsg, LoginRequest, ServerMsg, Verdict, PROTOCOL_VERSION,
 };
+
+/// Open `n` connections, print `held N`, keep them `secs` seconds.
+fn hold(socket: &str, n: usize, secs: u64) {
+    let conns: Vec<UnixStream> = (0..n)
+        .filter_map(|_| UnixStream::connect(socket).ok())
+        .collect();
+    println!("held {}", conns.len());
+    std::thread::sleep(Duration::from_secs(secs));
+    drop(conns);
+}
+
+/// Connect and send a frame of garbage, over and over, for `secs` seconds; print how many times.
+fn flood(socket: &str, secs: u64) {
+    use std::io::Write;
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut n = 0u64;
+    while std::time::Instant::now() < end {
+        if let Ok(mut s) = UnixStream::connect(socket) {
+            let _ = s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
+            n += 1;
+        }
+    }
+    println!("flooded {n}");
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -19,6 +45,17 @@ fn main() {
     let (mut duo_user, mut version, mut answers) = (None, PROTOCOL_VERSION, Vec::new());
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--hold" => {
+                let n = args.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+                let secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(10);
+                hold(&socket, n, secs);
+                return;
+            }
+            "--flood" => {
+                let secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(3);
+                flood(&socket, secs);
+                return;
+            }
             "--duo-user" => duo_user = args.next(),
             "--version" => version = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--answer" => answers.extend(args.next()),

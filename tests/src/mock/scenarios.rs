@@ -23,6 +23,11 @@
 //! | `authbadjson-user` | as `push-user` | `/auth` → 200 with a body that is not JSON |
 //! | `status5xx-user` | as `push-user` | `/auth` fine, `/auth_status` → HTTP 502 |
 //! | `unauthorized-user` | HTTP 401 (code 40101) even with a good signature | — |
+//! | `auth-slow-user` | as `push-user` | `/auth` answers only after `slow_delay` |
+//! | `auth-statfail-user` | as `push-user` | `/auth` → 200 `{"stat":"FAIL","code":40002,...}` |
+//! | `huge-deny-user` | `deny` with a 20 KiB `status_msg` (over the socket's frame cap) | — |
+//! | `retry-forever-user` | HTTP 429 with `Retry-After: 18446744073709551615` | — |
+//! | `verified-plain-user` | as `verified-user`, but the verified push is the factor named `push1` | `push1` needs preauth's `txid` |
 //! | `verified-user` | as `push-user`; with `client_supports_verified_push=1`: factors `verified_push1` and `txid` [`VERIFIED_TXID`] | `verified_push1` needs that `txid` (a `txid` with any other factor is denied); waiting status_msg carries the code ("Enter 123 in your Duo Mobile app...") |
 //!
 //! For every user, `/auth` takes `factor=prompt` with `prompt=push1|phone1|sms1|<passcode>` (`verified_push1` is a
@@ -93,6 +98,16 @@ pub(crate) enum Scenario {
     Unauthorized,
     /// `verified-user`.
     Verified,
+    /// `verified-plain-user`.
+    VerifiedPlain,
+    /// `auth-slow-user`.
+    AuthSlow,
+    /// `auth-statfail-user`.
+    AuthStatFail,
+    /// `huge-deny-user`.
+    HugeDeny,
+    /// `retry-forever-user`.
+    RetryForever,
 }
 
 /// The scenario of a Duo username.
@@ -118,6 +133,11 @@ pub(crate) fn scenario(user: &str) -> Scenario {
         "status5xx-user" => Scenario::Status5xx,
         "unauthorized-user" => Scenario::Unauthorized,
         "verified-user" => Scenario::Verified,
+        "verified-plain-user" => Scenario::VerifiedPlain,
+        "auth-slow-user" => Scenario::AuthSlow,
+        "auth-statfail-user" => Scenario::AuthStatFail,
+        "huge-deny-user" => Scenario::HugeDeny,
+        "retry-forever-user" => Scenario::RetryForever,
         // sms-user needs nothing special: SMS and passcodes work the same for everyone.
         _ => Scenario::Push,
     }
@@ -147,6 +167,9 @@ pub(crate) fn preauth_response(sc: Scenario, user: &str, text_prompt: bool) -> V
     match sc {
         Scenario::Allow => json!({"result": "allow", "status_msg": "Allowing unknown user"}),
         Scenario::Deny => json!({"result": "deny", "status_msg": "Login denied by policy"}),
+        Scenario::HugeDeny => {
+            json!({"result": "deny", "status_msg": format!("Login denied: {}", "x".repeat(20 * 1024))})
+        }
         Scenario::Enroll => {
             let mut r = json!({
                 "result": "enroll",
@@ -196,9 +219,10 @@ pub(crate) fn preauth_response(sc: Scenario, user: &str, text_prompt: bool) -> V
     }
 }
 
-/// Turn a `verified-user` preauth into a Verified Push one (the client said it supports it).
-pub(crate) fn make_verified(r: &mut Value) {
-    if let Some(f) = r.pointer_mut("/prompt/factors") {
+/// Turn a `verified-user` preauth into a Verified Push one (the client said it supports it);
+/// `verified-plain-user` keeps the factor name `push1`.
+pub(crate) fn make_verified(sc: Scenario, r: &mut Value) {
+    if let (Some(f), Scenario::Verified) = (r.pointer_mut("/prompt/factors"), sc) {
         f["1"] = json!("verified_push1");
         f["default"] = json!("verified_push1");
     }
@@ -207,18 +231,21 @@ pub(crate) fn make_verified(r: &mut Value) {
     }
 }
 
-/// Why a `verified-user` `/auth` is refused (the `txid` rule of duo_unix's own mock), if it is.
+/// Why a Verified Push user's `/auth` is refused, if it is: the verified push needs preauth's
+/// `txid`, and any `txid` sent must be that one (login_duo sends it with every factor).
 pub(crate) fn txid_problem(sc: Scenario, p: &BTreeMap<String, String>) -> Option<&'static str> {
-    if sc != Scenario::Verified {
+    if !matches!(sc, Scenario::Verified | Scenario::VerifiedPlain) {
         return None;
     }
-    let verified = p
-        .get("prompt")
-        .is_some_and(|v| v.starts_with("verified_push"));
+    let verified = match p.get("prompt").map(String::as_str) {
+        Some(v) if sc == Scenario::VerifiedPlain => v == "push1",
+        Some(v) => v.starts_with("verified_push"),
+        None => false,
+    };
     match (verified, p.get("txid").map(String::as_str)) {
-        (true, Some(VERIFIED_TXID)) | (false, None) => None,
-        (true, _) => Some("wrong or missing txid passed to /auth"),
-        (false, Some(_)) => Some("txid should not be passed to /auth"),
+        (_, Some(VERIFIED_TXID)) | (false, None) => None,
+        (_, Some(_)) => Some("wrong txid passed to /auth"),
+        (true, None) => Some("txid should be passed to /auth"),
     }
 }
 
@@ -252,6 +279,7 @@ pub(crate) fn factor_of(
     let get = |k: &str| p.get(k).map(String::as_str);
     match get("factor") {
         Some("prompt") => match get("prompt") {
+            Some("push1") if sc == Scenario::VerifiedPlain => Ok(Factor::VerifiedPush),
             Some("push1") => Ok(Factor::Push),
             Some("verified_push1") => Ok(Factor::VerifiedPush),
             Some("phone1") => Ok(Factor::Phone),
@@ -415,7 +443,7 @@ mod tests {
     #[test]
     fn verified_push_txid_rule() {
         let mut r = preauth_response(scenario("verified-user"), "verified-user", true);
-        make_verified(&mut r);
+        make_verified(Scenario::Verified, &mut r);
         assert_eq!(r["txid"], VERIFIED_TXID);
         assert_eq!(r["prompt"]["factors"]["default"], "verified_push1");
         let sc = Scenario::Verified;
@@ -429,12 +457,34 @@ mod tests {
             Ok(Factor::VerifiedPush)
         );
         assert!(txid_problem(sc, &params(&[("prompt", "verified_push1")])).is_some());
-        assert!(txid_problem(
-            sc,
-            &params(&[("prompt", "123456"), ("txid", VERIFIED_TXID)])
-        )
-        .is_some());
+        // login_duo sends preauth's txid with every factor: accepted when it is the right one.
+        assert_eq!(
+            txid_problem(
+                sc,
+                &params(&[("prompt", "123456"), ("txid", VERIFIED_TXID)])
+            ),
+            None
+        );
+        assert!(txid_problem(sc, &params(&[("prompt", "123456"), ("txid", "other")])).is_some());
         assert_eq!(txid_problem(sc, &params(&[("prompt", "123456")])), None);
+        // A verified push named plain push1.
+        let plain = Scenario::VerifiedPlain;
+        let mut r = preauth_response(plain, "verified-plain-user", true);
+        make_verified(plain, &mut r);
+        assert_eq!(r["prompt"]["factors"]["1"], "push1");
+        assert_eq!(r["txid"], VERIFIED_TXID);
+        assert!(txid_problem(plain, &params(&[("prompt", "push1")])).is_some());
+        assert_eq!(
+            txid_problem(
+                plain,
+                &params(&[("prompt", "push1"), ("txid", VERIFIED_TXID)])
+            ),
+            None
+        );
+        assert_eq!(
+            factor_of(plain, &params(&[("factor", "prompt"), ("prompt", "push1")])),
+            Ok(Factor::VerifiedPush)
+        );
         assert_eq!(
             txid_problem(
                 Scenario::Push,

@@ -268,6 +268,14 @@ async fn preauth(sh: &Shared, p: &BTreeMap<String, String>) -> Resp {
             return fail(401, 40101, "Invalid signature in request credentials")
         }
         Scenario::Slow => tokio::time::sleep(sh.opts.slow_delay).await,
+        Scenario::RetryForever => {
+            let mut r = fail(429, 42901, "Too Many Requests");
+            r.headers_mut().insert(
+                RETRY_AFTER,
+                HeaderValue::from_static("18446744073709551615"),
+            );
+            return r;
+        }
         Scenario::RateLimit | Scenario::RateLimitDate => {
             let seen = {
                 let mut state = lock(&sh.state);
@@ -293,10 +301,10 @@ async fn preauth(sh: &Shared, p: &BTreeMap<String, String>) -> Resp {
     }
     let text_prompt = matches!(p.get("text_prompt").map(String::as_str), Some("1" | "true"));
     let mut r = scenarios::preauth_response(sc, user, text_prompt);
-    if sc == Scenario::Verified
+    if matches!(sc, Scenario::Verified | Scenario::VerifiedPlain)
         && p.get("client_supports_verified_push").map(String::as_str) == Some("1")
     {
-        scenarios::make_verified(&mut r);
+        scenarios::make_verified(sc, &mut r);
     }
     ok(r)
 }
@@ -350,6 +358,8 @@ async fn auth(sh: &Arc<Shared>, p: &BTreeMap<String, String>) -> Result<Resp, Ha
                 "{\"stat\": \"OK\", \"resp<<garbage",
             ))
         }
+        Scenario::AuthStatFail => return Ok(fail(200, 40002, "Invalid request parameters")),
+        Scenario::AuthSlow => tokio::time::sleep(sh.opts.slow_delay).await,
         _ => {}
     }
     let factor = match scenarios::factor_of(sc, p) {

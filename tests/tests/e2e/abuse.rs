@@ -163,7 +163,7 @@ fn burst_of_logins_sends_one_push() {
     assert_eq!(
         log_lines(
             &d,
-            &["Aborted Duo login for \"push-user\"", "reason=rate_limited"]
+            &["Aborted Duo login for 'push-user'", "reason=rate_limited"]
         ),
         denied.len(),
         "one rate_limited audit line per refused login:\n{}",
@@ -179,9 +179,14 @@ fn push_window_limit() {
             .authd("push_limit = 2")
             .authd("push_window = 600"),
     );
-    assert_allowed(&login_as(&d, "push-user"), &d);
-    assert_allowed(&login_as(&d, "push-user"), &d);
-    let o = login_as(&d, "push-user");
+    // Approved pushes do not count: a user who approves their own scp runs is never locked out.
+    for _ in 0..4 {
+        assert_allowed(&login_as(&d, "push-user"), &d);
+    }
+    // Pushes that are refused do: the third one in the window is not sent.
+    assert_denied(&login_as(&d, "push-deny-user"), &d);
+    assert_denied(&login_as(&d, "push-deny-user"), &d);
+    let o = login_as(&d, "push-deny-user");
     assert_denied(&o, &d);
     assert!(
         stderr(&o).contains("Too many login attempts"),
@@ -189,13 +194,32 @@ fn push_window_limit() {
         stderr(&o)
     );
     let s = mock.stats();
-    assert_eq!(s.pushes_by_user.get("push-user"), Some(&2), "{s:?}");
-    assert_eq!(s.auth_by_user.get("push-user"), Some(&2), "{s:?}");
+    assert_eq!(s.pushes_by_user.get("push-user"), Some(&4), "{s:?}");
+    assert_eq!(s.pushes_by_user.get("push-deny-user"), Some(&2), "{s:?}");
     assert_eq!(
-        log_lines(&d, &["push-user", "reason=rate_limited"]),
+        log_lines(&d, &["'push-deny-user'", "reason=rate_limited"]),
         1,
         "{}",
         d.log_text()
+    );
+    // SIGHUP applies a new limit (the counts survive the reload).
+    let text = std::fs::read_to_string(&d.config)
+        .unwrap()
+        .replace("push_limit = 2", "push_limit = 3");
+    d.rewrite_config(&text);
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(T, || d.health().1["config_generation"] == 2),
+        "{}",
+        d.log_text()
+    );
+    assert_denied(&login_as(&d, "push-deny-user"), &d);
+    assert_eq!(mock.stats().pushes_by_user.get("push-deny-user"), Some(&3));
+    let o = login_as(&d, "push-deny-user");
+    assert!(
+        stderr(&o).contains("Too many login attempts"),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -331,7 +355,7 @@ fn socket_limits_hold_under_misbehaving_clients() {
 fn per_uid_connection_cap() {
     require_root!();
     let (uid, gid) = test_user("duoabuse3");
-    let (_mock, d) = setup(
+    let (mock, d) = setup(
         DaemonOptions::default()
             .authd("max_connections_per_uid = 5")
             .authd("first_frame_timeout = 60"),
@@ -353,10 +377,18 @@ fn per_uid_connection_cap() {
         ),
         "6th connection got {got:?}"
     );
-    // A root login is refused as unavailable (the shim's failmode secure applies).
+    // A root login is refused: Busy denies, even with --failmode safe (finding 3: holding the
+    // per-uid slots used to turn the next login into a failsafe shell).
     let o = login_as(&d, "push-user");
     assert_denied(&o, &d);
-    assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("too many connections"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.run_headless(&["--failmode", "safe", "-f", "push-user", "echo", "LOGGED-IN"]);
+    assert_denied(&o, &d);
+    assert_eq!(mock.stats().auth_by_user.get("push-user"), None);
     // Another uid is unaffected.
     let mut c = d.shim();
     c.uid(uid).gid(gid).args(["echo", "LOGGED-IN"]);
@@ -377,11 +409,12 @@ fn per_uid_connection_cap() {
 }
 
 #[test]
-fn client_disconnect_mid_push_leaves_nothing_behind() {
+fn hanging_up_mid_push_keeps_the_slot_until_duo_resolves_it() {
     require_root!();
-    // A long push, so "the slot was released" cannot be confused with "the push finished".
+    // Attacker: start a push to the victim, hang up, start another one... Each must wait until
+    // Duo has resolved the first. A long push, so "the slot was kept" is not "the push finished".
     let mock = MockDuo::start(MockOptions {
-        push_delay: Duration::from_secs(10),
+        push_delay: Duration::from_secs(4),
         ..MockOptions::default()
     })
     .expect("mock starts");
@@ -412,34 +445,36 @@ fn client_disconnect_mid_push_leaves_nothing_behind() {
     drop(s);
     let dropped = Instant::now();
 
+    // While Duo still waits on the first push, a new login is refused without a second push.
+    let o = login_as(&d, "push-user");
+    assert_denied(&o, &d);
+    assert!(stderr(&o).contains("already waiting"), "{}", stderr(&o));
+    assert_eq!(mock.stats().pushes_by_user.get("push-user"), Some(&1));
+
+    // Once Duo resolved it, nothing is left behind and the audit says what happened.
     assert!(
-        wait_until(Duration::from_secs(5), || {
+        wait_until(Duration::from_secs(15), || {
             let (code, h) = d.health();
             // The health query's own connection is the only one left.
             code == 0 && h["logins_in_flight"] == 0 && h["connections_open"] == 1
         }),
-        "the abandoned login is still in flight: {}\n{}",
+        "the abandoned login never ended: {}\n{}",
         d.health().1,
         d.log_text()
     );
     assert!(
-        dropped.elapsed() < Duration::from_secs(8),
-        "the daemon only noticed when the push would have ended"
+        dropped.elapsed() >= Duration::from_secs(2),
+        "the slot was freed before Duo resolved the push"
     );
     assert_eq!(
-        log_lines(&d, &["\"push-user\"", "reason=aborted", "client left"]),
+        log_lines(&d, &["'push-user'", "reason=aborted", "client left"]),
         1,
         "{}",
         d.log_text()
     );
-
-    // The user's push slot was freed: a new login pushes instead of being told one is already waiting.
     let o = login_as(&d, "push-user");
     assert_allowed(&o, &d);
-    assert!(!stderr(&o).contains("already waiting"), "{}", stderr(&o));
-    let st = mock.stats();
-    assert_eq!(st.pushes_by_user.get("push-user"), Some(&2), "{st:?}");
-    assert_eq!(log_lines(&d, &["reason=rate_limited"]), 0);
+    assert_eq!(mock.stats().pushes_by_user.get("push-user"), Some(&2));
 }
 
 #[test]
@@ -576,9 +611,19 @@ fn shim_refuses_a_fake_daemon() {
         .expect("tempdir");
     let run_shim = |sock: &std::path::Path| {
         let mut c = Command::new(harness::bin("duo-login"));
+        // --failmode safe: an untrusted socket is a sign of attack and denies in both modes;
+        // -d shows the reason on stderr (otherwise it goes only to syslog).
         c.arg("-s")
             .arg(sock)
-            .args(["-f", "push-user", "echo", "LOGGED-IN"])
+            .args([
+                "-d",
+                "--failmode",
+                "safe",
+                "-f",
+                "push-user",
+                "echo",
+                "LOGGED-IN",
+            ])
             .env_remove("SSH_ORIGINAL_COMMAND")
             .env_remove("SSH_CONNECTION")
             .env_remove("DUO_PASSCODE");

@@ -81,3 +81,38 @@ macro_rules! require_root {
         }
     };
 }
+
+/// A local unprivileged user for a test (created if missing; useradd may race with other
+/// tests, hence the retries); returns (uid, gid).
+pub fn local_user(name: &str) -> (u32, u32) {
+    for _ in 0..20 {
+        if let Some(ids) = harness::ensure_user(name) {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("could not create the test user {name}");
+}
+
+/// Poll `f` until it holds or `timeout` passes; true if it held.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The daemon's log lines that contain every one of `needles`.
+pub fn lines_with(d: &DaemonProc, needles: &[&str]) -> Vec<String> {
+    d.log_text()
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,4 +1,6 @@
-//! Every fault class, under both failmodes: `safe` lets the login through and logs it, `secure` denies.
+//! Every fault class, under both failmodes. Failmode answers one question only, "Duo could not be
+//! asked whether this user needs a second factor": at preauth `safe` lets the login through and
+//! logs it, `secure` denies. Once preauth has answered `auth`, every failure denies in both modes.
 
 use std::time::{Duration, Instant};
 
@@ -55,10 +57,45 @@ fn invalid_json_on_preauth() {
     both_failmodes("badjson-user", MockOptions::default(), |o| o);
 }
 
+/// Run `user` under both failmodes: the login must be denied in both, with `phrase` audited.
+fn denied_in_both_modes(user: &str, mock_opts: MockOptions, extra: &[&str], phrase: &str) {
+    for mode in ["safe", "secure"] {
+        let mock = MockDuo::start(mock_opts.clone()).expect("mock starts");
+        let mut opts = DaemonOptions::default().top(&format!("failmode = \"{mode}\""));
+        for l in extra {
+            opts = opts.top(l);
+        }
+        let d = DaemonProc::start(&mock, opts);
+        let started = Instant::now();
+        let o = login_as(&d, user);
+        assert_denied(&o, &d);
+        assert!(
+            d.log_text().contains(&format!("{phrase} for '{user}'")),
+            "{mode}: no '{phrase}' audit line:\n{}",
+            d.log_text()
+        );
+        assert!(
+            !d.log_text().contains("Failsafe"),
+            "{mode}: {}",
+            d.log_text()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{mode}: took {:?}, past the login deadline",
+            started.elapsed()
+        );
+    }
+}
+
 #[test]
-fn stat_fail_on_preauth() {
+fn stat_fail_on_preauth_is_duos_answer_and_denies() {
     require_root!();
-    both_failmodes("statfail-user", MockOptions::default(), |o| o);
+    denied_in_both_modes(
+        "statfail-user",
+        MockOptions::default(),
+        &[],
+        "Failed Duo login",
+    );
 }
 
 #[test]
@@ -83,21 +120,64 @@ fn wrong_secret_key_is_401() {
 }
 
 #[test]
-fn http_5xx_on_auth() {
+fn http_5xx_on_auth_denies_in_both_modes() {
     require_root!();
-    both_failmodes("auth5xx-user", MockOptions::default(), |o| o);
+    denied_in_both_modes(
+        "auth5xx-user",
+        MockOptions::default(),
+        &[],
+        "Error in Duo login",
+    );
 }
 
 #[test]
-fn invalid_json_on_auth() {
+fn invalid_json_on_auth_denies_in_both_modes() {
     require_root!();
-    both_failmodes("authbadjson-user", MockOptions::default(), |o| o);
+    denied_in_both_modes(
+        "authbadjson-user",
+        MockOptions::default(),
+        &[],
+        "Error in Duo login",
+    );
 }
 
 #[test]
-fn http_5xx_on_auth_status() {
+fn http_5xx_on_auth_status_denies_in_both_modes() {
     require_root!();
-    both_failmodes("status5xx-user", MockOptions::default(), |o| o);
+    denied_in_both_modes(
+        "status5xx-user",
+        MockOptions::default(),
+        &[],
+        "Error in Duo login",
+    );
+}
+
+#[test]
+fn stat_fail_on_auth_denies_in_both_modes() {
+    require_root!();
+    denied_in_both_modes(
+        "auth-statfail-user",
+        MockOptions::default(),
+        &[],
+        "Failed Duo login",
+    );
+}
+
+#[test]
+fn auth_hanging_past_https_timeout_denies_even_under_safe() {
+    require_root!();
+    // Finding 1 of the failmode-integrity review, made deterministic: /auth answers later than
+    // https_timeout. Under the old rule this timed out into a failsafe allow.
+    let mock = MockOptions {
+        slow_delay: Duration::from_secs(30),
+        ..MockOptions::default()
+    };
+    denied_in_both_modes(
+        "auth-slow-user",
+        mock,
+        &["https_timeout = 2"],
+        "Error in Duo login",
+    );
 }
 
 #[test]
@@ -142,15 +222,20 @@ fn connection_refused() {
 }
 
 #[test]
-fn connection_dropped_after_auth_is_never_resent() {
+fn connection_dropped_after_auth_is_never_resent_and_denies_under_safe() {
     require_root!();
-    let mock = MockDuo::start(MockOptions::default()).unwrap();
-    let d = DaemonProc::start(&mock, DaemonOptions::default().top("failmode = \"secure\""));
-    let o = login_as(&d, "drop-auth-user");
-    assert_denied(&o, &d);
-    assert_eq!(
-        mock.stats().auth_by_user.get("drop-auth-user"),
-        Some(&1),
-        "/auth was re-sent"
-    );
+    for mode in ["safe", "secure"] {
+        let mock = MockDuo::start(MockOptions::default()).unwrap();
+        let d = DaemonProc::start(
+            &mock,
+            DaemonOptions::default().top(&format!("failmode = \"{mode}\"")),
+        );
+        let o = login_as(&d, "drop-auth-user");
+        assert_denied(&o, &d);
+        assert_eq!(
+            mock.stats().auth_by_user.get("drop-auth-user"),
+            Some(&1),
+            "/auth was re-sent"
+        );
+    }
 }

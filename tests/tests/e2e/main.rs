@@ -4,6 +4,7 @@
 mod abuse;
 mod common;
 mod faults;
+mod integrity;
 mod parity;
 mod scenarios;
 mod security;

@@ -11,8 +11,7 @@ fn bypass_user_is_let_in_without_a_prompt() {
     assert_allowed(&o, &d);
     assert_eq!(mock.stats().by_path.get("/auth/v2/auth"), None);
     assert!(
-        d.log_text()
-            .contains("Skipped Duo login for \"allow-user\""),
+        d.log_text().contains("Skipped Duo login for 'allow-user'"),
         "{}",
         d.log_text()
     );
@@ -57,7 +56,7 @@ fn headless_login_pushes_automatically() {
     assert_eq!(auth.get("prompt").map(String::as_str), Some("push1"));
     assert!(d
         .log_text()
-        .contains("Successful Duo login for \"push-user\""));
+        .contains("Successful Duo login for 'push-user'"));
 }
 
 #[test]
