@@ -15,6 +15,7 @@
 //!
 //! Every declaration below is hand-written because the `libc` crate (0.2.191) declares only
 //! getpflags/setpflags from this family; each cites the illumos header it was checked against.
+//! Solaris, where this interface began, builds this file too; only illumos-gate was read.
 
 use std::ffi::{c_char, c_int, CStr};
 use std::io;

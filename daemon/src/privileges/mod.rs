@@ -5,13 +5,14 @@
 
 use nix::unistd::{Gid, Uid};
 
-#[cfg(target_os = "illumos")]
+// Solaris has the same privilege interface (it began there), so it takes the same path.
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
 #[allow(unsafe_code)]
 mod illumos;
 #[allow(unsafe_code)]
 mod rlimit;
 
-#[cfg(target_os = "illumos")]
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
 pub use illumos::ReduceError;
 
 use rlimit::Limit;
@@ -36,7 +37,7 @@ pub enum PrivilegeError {
     #[error("privileges were not dropped: root can still be regained")]
     NotPermanent,
     /// illumos: the uid changed but the privilege sets SMF granted could not be reduced.
-    #[cfg(target_os = "illumos")]
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
     #[error("dropping privileges to uid {uid}: reducing the privilege sets failed: {source}")]
     Reduce {
         /// Target uid.
@@ -49,7 +50,7 @@ pub enum PrivilegeError {
 
 /// Permanently become `uid`/`gid` with no supplementary groups (called before any thread is started).
 ///
-/// On illumos this also takes every privilege the daemon does not use out of its permitted,
+/// On illumos (and Solaris) this also takes every privilege the daemon does not use out of its permitted,
 /// inheritable and limit sets: a privilege-aware process (as SMF starts it) keeps them across setuid.
 pub fn drop_to(uid: u32, gid: u32) -> Result<(), PrivilegeError> {
     let fail = |what| {
@@ -68,7 +69,7 @@ pub fn drop_to(uid: u32, gid: u32) -> Result<(), PrivilegeError> {
     if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(PrivilegeError::NotPermanent);
     }
-    #[cfg(target_os = "illumos")]
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
     illumos::reduce().map_err(|source| PrivilegeError::Reduce { uid, source })?;
     Ok(())
 }
