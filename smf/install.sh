@@ -1,19 +1,81 @@
 #!/bin/sh
 # Install duo-authd (daemon), duo-login (shim), their man pages, the daemon's
-# user, an example config and the service (systemd on Linux, SMF on illumos).
+# user, an example config and the service: SMF on illumos (uname -s = SunOS),
+# systemd on Linux.
 #
-# Usage: smf/install.sh [--dry-run]
+# Usage: smf/install.sh [--prefix DIR] [--os sunos|linux] [--dry-run]
 #   Build first: cargo build --release
-#   PREFIX   install prefix (default /usr/local; pkgsrc on SmartOS: /opt/local)
-#   ETCDIR   config root  (default /etc for /usr and /usr/local, else $PREFIX/etc)
-#   MANDIR   man root     (default $PREFIX/man for pkgsrc's /opt/local, else $PREFIX/share/man)
-#   --dry-run  print every step, change nothing (needs no root)
+#   --prefix DIR  install prefix (default: /opt/local, pkgsrc's, on illumos;
+#                 /usr/local elsewhere; or $PREFIX)
+#   --os NAME     install for this platform instead of uname -s (sunos,
+#                 illumos or linux); meant for --dry-run, as CI does
+#   --dry-run     print every step, change nothing (needs no root)
+#   ETCDIR        config root (default /etc for /usr and /usr/local, else PREFIX/etc)
+#   MANDIR        man root (default PREFIX/man for /opt/local, else PREFIX/share/man)
 #
 # An existing config is never overwritten. duo-login is installed 0755 and is
 # never setuid: it needs no privilege.
 set -eu
 
-PREFIX=${PREFIX:-/usr/local}
+# The comment block at the top of this file, without the '#'.
+usage() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$script"
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+script=$here/install.sh
+root=$(cd "$here/.." && pwd)
+
+dry_run=no
+prefix_arg=
+# DUO_INSTALL_OS is the older spelling of --os.
+os_arg=${DUO_INSTALL_OS:-}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run | -n) dry_run=yes ;;
+        --prefix)
+            [ $# -ge 2 ] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+            prefix_arg=$2
+            shift
+            ;;
+        --prefix=*) prefix_arg=${1#--prefix=} ;;
+        --os)
+            [ $# -ge 2 ] || { echo "install.sh: --os needs sunos or linux" >&2; exit 2; }
+            os_arg=$2
+            shift
+            ;;
+        --os=*) os_arg=${1#--os=} ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            echo "install.sh: unknown argument '$1' (try --help)" >&2
+            exit 2
+            ;;
+    esac
+    shift
+done
+
+# The platform, spelled as uname -s spells it.
+case "${os_arg:-$(uname -s)}" in
+    SunOS | sunos | illumos | solaris) OS=SunOS ;;
+    Linux | linux) OS=Linux ;;
+    *) OS=${os_arg:-$(uname -s)} ;;
+esac
+
+case "$OS" in
+    SunOS) default_prefix=/opt/local ;;
+    *) default_prefix=/usr/local ;;
+esac
+PREFIX=${prefix_arg:-${PREFIX:-$default_prefix}}
+case "$PREFIX" in
+    /*) ;;
+    *)
+        echo "install.sh: --prefix must be an absolute path, not '$PREFIX'" >&2
+        exit 2
+        ;;
+esac
 case "$PREFIX" in
     /usr | /usr/local) ETCDIR=${ETCDIR:-/etc} ;;
     *) ETCDIR=${ETCDIR:-$PREFIX/etc} ;;
@@ -22,32 +84,15 @@ case "$PREFIX" in
     /opt/local) MANDIR=${MANDIR:-$PREFIX/man} ;;
     *) MANDIR=${MANDIR:-$PREFIX/share/man} ;;
 esac
-# The platform; DUO_INSTALL_OS overrides it only to try the other branch with --dry-run.
-OS=${DUO_INSTALL_OS:-$(uname -s)}
 DAEMON_USER=duoauthd
 
 SBINDIR=$PREFIX/sbin
 CONFDIR=$ETCDIR/duo
 CONFIG=$CONFDIR/authd.toml
 
-dry_run=no
-for arg in "$@"; do
-    case "$arg" in
-        --dry-run | -n) dry_run=yes ;;
-        -h | --help)
-            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
-            exit 0
-            ;;
-        *)
-            echo "install.sh: unknown argument '$arg' (try --help)" >&2
-            exit 2
-            ;;
-    esac
-done
-
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-release=$root/target/release
+# Sources are named relative to the checkout, so the printed steps read the same anywhere.
+cd "$root"
+release=target/release
 
 # --- helpers ------------------------------------------------------------------
 
@@ -88,11 +133,16 @@ install_file() {
     mv -f "$2.new.$$" "$2"
 }
 
-# install_sed SRC DEST MODE SED-SCRIPT: as install_file, through sed.
+# install_sed SRC DEST MODE SED-SCRIPT: as install_file, through sed (the
+# edit is shown only when it changes something).
 install_sed() {
-    printf '+ install %s -> %s (mode %s, owner root), edited: %s\n' "$1" "$2" "$3" "$4"
-    [ "$dry_run" = no ] || return 0
     [ -f "$1" ] || die "$1 not found"
+    if sed -e "$4" "$1" | cmp -s - "$1"; then
+        printf '+ install %s -> %s (mode %s, owner root)\n' "$1" "$2" "$3"
+    else
+        printf '+ install %s -> %s (mode %s, owner root), edited: %s\n' "$1" "$2" "$3" "$4"
+    fi
+    [ "$dry_run" = no ] || return 0
     sed -e "$4" "$1" >"$2.new.$$"
     chmod "$3" "$2.new.$$"
     chown root "$2.new.$$"
@@ -117,7 +167,7 @@ if [ "$dry_run" = no ] && [ "$(id -u)" != 0 ]; then
 fi
 for bin in duo-authd duo-login; do
     if [ ! -x "$release/$bin" ]; then
-        [ "$dry_run" = yes ] || die "$release/$bin not found: run 'cargo build --release' first"
+        [ "$dry_run" = yes ] || die "$root/$release/$bin not found: run 'cargo build --release' first"
         say "note: $release/$bin is not built yet (cargo build --release)"
     fi
 done
@@ -136,9 +186,9 @@ install_file "$release/duo-login" "$SBINDIR/duo-login" 0755
 
 make_dir "$MANDIR/man8"
 make_dir "$MANDIR/man5"
-install_file "$root/man/duo-authd.8" "$MANDIR/man8/duo-authd.8" 0644
-install_file "$root/man/duo-login.8" "$MANDIR/man8/duo-login.8" 0644
-install_file "$root/man/duo-authd.toml.5" "$MANDIR/man5/duo-authd.toml.5" 0644
+install_file "man/duo-authd.8" "$MANDIR/man8/duo-authd.8" 0644
+install_file "man/duo-login.8" "$MANDIR/man8/duo-login.8" 0644
+install_file "man/duo-authd.toml.5" "$MANDIR/man5/duo-authd.toml.5" 0644
 
 # --- the daemon's user --------------------------------------------------------
 
@@ -177,7 +227,7 @@ if [ -e "$CONFIG" ]; then
     say "keeping the existing $CONFIG"
 else
     # Holds the secret key: readable by the daemon's user alone.
-    install_file "$here/authd.toml.example" "$CONFIG" 0600 "$DAEMON_USER:$DAEMON_USER"
+    install_file smf/authd.toml.example "$CONFIG" 0600 "$DAEMON_USER:$DAEMON_USER"
     say "the example config at $CONFIG needs ikey, skey and host from the Duo Admin Panel."
     if [ -e "$CONFDIR/login_duo.conf" ]; then
         say "  (or convert the existing one: $SBINDIR/duo-authd import-conf $CONFDIR/login_duo.conf)"
@@ -190,7 +240,7 @@ fi
 case "$OS" in
     Linux)
         unit=/etc/systemd/system/duo-authd.service
-        install_sed "$here/duo-authd.service" "$unit" 0644 \
+        install_sed smf/duo-authd.service "$unit" 0644 \
             "s|/usr/local/sbin/duo-authd|$SBINDIR/duo-authd|; s|/etc/duo/authd.toml|$CONFIG|"
         say ""
         say "Next:"
@@ -203,7 +253,7 @@ case "$OS" in
         make_dir "$PREFIX/lib"
         make_dir "$PREFIX/lib/svc"
         make_dir "$manifest_dir"
-        install_sed "$here/duo-authd.xml" "$manifest_dir/duo-authd.xml" 0444 \
+        install_sed smf/duo-authd.xml "$manifest_dir/duo-authd.xml" 0444 \
             "s|/opt/local/sbin/duo-authd|$SBINDIR/duo-authd|; s|/opt/local/etc/duo/authd.toml|$CONFIG|g; s|/opt/local/man|$MANDIR|g"
         # Imported disabled: the daemon would stop at the example's placeholder keys.
         run svccfg import "$manifest_dir/duo-authd.xml"

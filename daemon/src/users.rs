@@ -4,6 +4,10 @@ use std::ffi::CString;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
+// getgrouplist(3) through libc: nix has none on illumos.
+#[allow(unsafe_code)]
+mod grouplist;
+
 /// What the daemon needs to know about the local account behind a socket peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -39,7 +43,7 @@ pub enum LookupError {
         user: String,
         /// The error from the name service.
         #[source]
-        source: nix::Error,
+        source: std::io::Error,
     },
 }
 
@@ -68,15 +72,41 @@ pub fn group_names(acct: &Account) -> Result<Vec<String>, LookupError> {
         user: acct.name.clone(),
         source,
     };
-    let cname = CString::new(acct.name.as_bytes()).map_err(|_| err(nix::Error::EINVAL))?;
-    let gids = nix::unistd::getgrouplist(&cname, Gid::from_raw(acct.gid)).map_err(err)?;
+    let cname = CString::new(acct.name.as_bytes())
+        .map_err(|_| err(std::io::Error::other("the name contains a NUL byte")))?;
+    let gids = grouplist::grouplist(&cname, acct.gid).map_err(err)?;
     let mut names = Vec::with_capacity(gids.len());
     for gid in gids {
-        if let Some(g) = Group::from_gid(gid).map_err(err)? {
+        if let Some(g) = Group::from_gid(Gid::from_raw(gid)).map_err(|e| err(e.into()))? {
             if !names.contains(&g.name) {
                 names.push(g.name);
             }
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_groups_include_its_primary_group() {
+        let root = account_by_uid(0).unwrap();
+        let names = group_names(&root).unwrap();
+        let primary = Group::from_gid(Gid::from_raw(root.gid)).unwrap().unwrap();
+        assert!(names.contains(&primary.name), "{names:?}");
+    }
+
+    #[test]
+    fn a_name_with_a_nul_is_refused_with_its_reason() {
+        let acct = Account {
+            name: "a\0b".into(),
+            uid: 4242,
+            gid: 4242,
+            gecos: String::new(),
+        };
+        let e = group_names(&acct).unwrap_err().to_string();
+        assert!(e.contains("NUL byte"), "{e}");
+    }
 }

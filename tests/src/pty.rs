@@ -23,13 +23,15 @@ impl PtySession {
     pub fn spawn(mut cmd: Command) -> std::io::Result<PtySession> {
         let (mut master_fd, mut slave_fd) = (0, 0);
         // SAFETY: openpty writes two fds into the provided ints; null name/termios/winsize are allowed.
+        // (null_mut for all three: libc declares termios/winsize `*const` on Linux and illumos but
+        // `*mut` on Solaris, and a `*mut` null fits both.)
         let rc = unsafe {
             libc::openpty(
                 &mut master_fd,
                 &mut slave_fd,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
             )
         };
         if rc != 0 {

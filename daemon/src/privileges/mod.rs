@@ -1,10 +1,21 @@
-//! Giving up root after binding the socket, and keeping secrets out of core dumps.
+//! Giving up root after binding the socket, keeping secrets out of core dumps, and the open-file limit.
+//!
+//! Platform code lives in sibling files: `rlimit.rs` (getrlimit/setrlimit through `libc`, the same on
+//! Linux and illumos) and `illumos.rs` (shrinking the privilege sets after the uid switch).
 
 use nix::unistd::{Gid, Uid};
 
-#[cfg(target_os = "illumos")]
+// Solaris has the same privilege interface (it began there), so it takes the same path.
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
 #[allow(unsafe_code)]
 mod illumos;
+#[allow(unsafe_code)]
+mod rlimit;
+
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+pub use illumos::ReduceError;
+
+use rlimit::Limit;
 
 /// Why privileges could not be dropped; the daemon exits rather than run as root by accident.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +36,22 @@ pub enum PrivilegeError {
     /// We could get root back, so the drop did not take.
     #[error("privileges were not dropped: root can still be regained")]
     NotPermanent,
+    /// illumos: the uid changed but the privilege sets SMF granted could not be reduced.
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    #[error("dropping privileges to uid {uid}: reducing the privilege sets failed: {source}")]
+    Reduce {
+        /// Target uid.
+        uid: u32,
+        /// Why.
+        #[source]
+        source: ReduceError,
+    },
 }
 
 /// Permanently become `uid`/`gid` with no supplementary groups (called before any thread is started).
+///
+/// On illumos (and Solaris) this also takes every privilege the daemon does not use out of its permitted,
+/// inheritable and limit sets: a privilege-aware process (as SMF starts it) keeps them across setuid.
 pub fn drop_to(uid: u32, gid: u32) -> Result<(), PrivilegeError> {
     let fail = |what| {
         move |source| PrivilegeError::Drop {
@@ -45,19 +69,14 @@ pub fn drop_to(uid: u32, gid: u32) -> Result<(), PrivilegeError> {
     if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(PrivilegeError::NotPermanent);
     }
-    #[cfg(target_os = "illumos")]
-    illumos::reduce().map_err(|e| PrivilegeError::Drop {
-        uid,
-        gid,
-        what: "setppriv",
-        source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
-    })?;
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    illumos::reduce().map_err(|source| PrivilegeError::Reduce { uid, source })?;
     Ok(())
 }
 
 /// No core files (they would hold the skey), and on Linux no ptrace/proc access by the same uid.
 pub fn disable_core_dumps() {
-    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
+    if let Err(e) = rlimit::set(Limit::Core, 0, 0) {
         tracing::warn!("could not disable core dumps: {e}");
     }
     #[cfg(target_os = "linux")]
@@ -67,21 +86,61 @@ pub fn disable_core_dumps() {
 }
 
 /// Raise the soft open-file limit to the hard limit (every waiting login holds a socket), and
-/// return the soft limit in force, so the connection caps can be sized to it.
+/// return the soft limit in force afterwards, for sizing connection caps; `None` if it cannot be
+/// read. An unlimited soft limit is returned as `u64::MAX`.
 pub fn raise_fd_limit() -> Option<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => Some(hard),
-            Err(e) => {
-                tracing::warn!("could not raise the open-file limit from {soft} to {hard}: {e}");
-                Some(soft)
+    match rlimit::get(Limit::OpenFiles) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = rlimit::set(Limit::OpenFiles, hard, hard) {
+                tracing::warn!(
+                    "could not raise the open-file limit from {} to {}: {e}",
+                    shown(soft),
+                    shown(hard)
+                );
             }
-        },
-        Ok((soft, _)) => Some(soft),
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not read the open-file limit: {e}"),
+    }
+    match rlimit::get(Limit::OpenFiles) {
+        Ok((soft, _)) => Some(rlimit::to_u64(soft)),
         Err(e) => {
             tracing::warn!("could not read the open-file limit: {e}");
             None
         }
+    }
+}
+
+/// A limit for a log line: "unlimited" rather than RLIM_INFINITY's number.
+fn shown(v: libc::rlim_t) -> String {
+    match rlimit::to_u64(v) {
+        u64::MAX => "unlimited".to_string(),
+        n => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fd_limit_is_raised_to_the_hard_limit() {
+        let (_, hard) = rlimit::get(Limit::OpenFiles).unwrap();
+        let now = raise_fd_limit().expect("RLIMIT_NOFILE is readable");
+        assert_eq!(now, rlimit::to_u64(hard));
+        // Idempotent: a second call finds nothing to raise.
+        assert_eq!(raise_fd_limit(), Some(now));
+    }
+
+    #[test]
+    fn core_dumps_are_disabled() {
+        disable_core_dumps();
+        assert_eq!(rlimit::get(Limit::Core).unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn unlimited_is_shown_as_a_word() {
+        assert_eq!(shown(libc::RLIM_INFINITY), "unlimited");
+        assert_eq!(shown(1024), "1024");
     }
 }

@@ -1,4 +1,13 @@
 //! Peer credentials on illumos and Solaris: `getpeerucred(3C)`.
+//!
+//! All three calls are the `libc` crate's declarations (src/unix/solarish/mod.rs), checked against
+//! illumos-gate usr/src/head/ucred.h:
+//! - `int getpeerucred(int, ucred_t **);` allocates the ucred_t when `*ucp` is NULL and frees it
+//!   again on failure (usr/src/lib/libc/port/sys/getpeerucred.c);
+//! - `uid_t ucred_geteuid(const ucred_t *);` returns `(uid_t)-1` with errno EINVAL when the
+//!   credentials carry no uid (usr/src/lib/libc/port/gen/ucred.c); `uid_t` is `unsigned int`
+//!   (usr/src/uts/common/sys/types.h), so that is `u32::MAX`;
+//! - `void ucred_free(ucred_t *);` is free(3C) of what getpeerucred allocated.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

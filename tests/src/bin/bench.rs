@@ -45,6 +45,11 @@ fn main() {
         std::process::exit(2);
     }
     raise_fd_limit();
+    #[cfg(not(target_os = "linux"))]
+    eprintln!(
+        "bench: CPU and memory figures are read from Linux's /proc text files; on {} they read 0",
+        std::env::consts::OS
+    );
     let mut rows = Vec::new();
     let n_seq = if quick { 50 } else { 300 };
     let n_waiting = if quick { 1000 } else { 10_000 };
@@ -593,5 +598,9 @@ fn machine() -> String {
     if let Ok(mut f) = std::fs::File::open("/proc/sys/kernel/osrelease") {
         let _ = f.read_to_string(&mut kernel);
     }
-    format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+    if cfg!(target_os = "linux") {
+        format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+    } else {
+        format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+    }
 }
