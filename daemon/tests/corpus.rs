@@ -1,6 +1,8 @@
 //! Replays the fuzz corpora of the `config_toml`, `config_ini` and `preauth_json` targets on
 //! every `cargo test`, through the same per-input functions the fuzzer runs
 //! (`fuzz/src/daemon_glue.rs`).
+// An integration test crate: a failure should stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../fuzz/src/daemon_glue.rs"]
 mod daemon_glue;

@@ -1,6 +1,8 @@
 //! Replays the fuzz corpora of the `frame` and `messages` targets on every `cargo test`,
 //! through the same per-input functions the fuzzer runs (`fuzz/src/proto_glue.rs`).
 //! `write_seed_corpus` (ignored) regenerates the protocol seed files.
+// An integration test crate: a failure should stop at the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../fuzz/src/proto_glue.rs"]
 mod proto_glue;

@@ -72,14 +72,37 @@ pub fn interactive(d: &DaemonProc, user: &str) -> PtySession {
 }
 
 /// Skip (pass vacuously, loudly) when not root: these tests need -f and useradd, as CI has.
+/// The count of skipped tests is printed once, at the end of the run, so a green run as an
+/// ordinary user never hides that most end-to-end tests did not run.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !duo_authd_tests::harness::is_root() {
-            eprintln!("SKIPPED: needs root (CI runs as root)");
+            $crate::common::note_skipped();
             return;
         }
     };
+}
+
+/// How many root-only tests were skipped in this run.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Count one skipped root-only test; the first one arranges the summary line at exit.
+pub fn note_skipped() {
+    if SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        // SAFETY: atexit with a plain `extern "C" fn()` that only reads an atomic and writes stderr.
+        unsafe {
+            libc::atexit(print_skipped);
+        }
+    }
+}
+
+/// The one summary line (libtest captures per-test output; this runs after it has finished).
+extern "C" fn print_skipped() {
+    let n = SKIPPED.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "e2e: {n} root-only end-to-end test(s) SKIPPED: not running as root (they create users and use -f; CI runs them as root)"
+    );
 }
 
 /// A local unprivileged user for a test (created if missing; useradd may race with other

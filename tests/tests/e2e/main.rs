@@ -5,6 +5,8 @@ mod abuse;
 mod common;
 mod faults;
 mod integrity;
+mod lifecycle;
+mod migration;
 mod parity;
 mod scenarios;
 mod security;
