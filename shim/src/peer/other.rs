@@ -1,4 +1,5 @@
-//! Platforms without a peer-credential implementation: refuse, which the shim treats as "daemon unreachable".
+//! Platforms without a peer-credential implementation: refuse. A daemon that cannot be verified
+//! is never trusted, so the login is denied whatever `--failmode` says.
 
 use std::io;
 use std::os::fd::BorrowedFd;
