@@ -42,8 +42,8 @@ pub enum ReaderError {
 pub struct Reader {
     /// The helper process (reaped on drop).
     child: Child,
-    /// Requests and answers, one at a time.
-    pipes: Mutex<(ChildStdin, ChildStdout)>,
+    /// Requests and answers, one at a time; `None` once dropped, so the helper sees EOF.
+    pipes: Mutex<Option<(ChildStdin, ChildStdout)>>,
 }
 
 impl Reader {
@@ -63,14 +63,18 @@ impl Reader {
         };
         Ok(Reader {
             child,
-            pipes: Mutex::new((stdin, stdout)),
+            pipes: Mutex::new(Some((stdin, stdout))),
         })
     }
 
     /// Ask for the file (blocking: call from `spawn_blocking`).
     pub fn read(&self) -> Result<PrivateText, ReaderError> {
         let mut pipes = self.pipes.lock().unwrap_or_else(|e| e.into_inner());
-        let (to, from) = &mut *pipes;
+        let Some((to, from)) = pipes.as_mut() else {
+            return Err(ReaderError::Pipe(io::Error::other(
+                "the config reader has been stopped",
+            )));
+        };
         to.write_all(&[READ])?;
         to.flush()?;
         let mut head = [0u8; 9];
@@ -102,7 +106,15 @@ impl Reader {
 }
 
 impl Drop for Reader {
+    /// Close the pipes first: the helper (root) exits on EOF. A kill from the unprivileged daemon
+    /// fails with EPERM, so waiting with the pipes still open would hang the shutdown.
     fn drop(&mut self) {
+        drop(
+            self.pipes
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -16,6 +16,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
@@ -214,7 +215,7 @@ fn roots(cafile: Option<&Path>) -> Result<RootCertStore, ClientError> {
         reason,
     };
     let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| bad(format!("cannot parse PEM: {e}")))?;
         roots.add(cert).map_err(|e| {
             bad(format!(
