@@ -87,6 +87,9 @@ macro_rules! require_root {
 /// How many root-only tests were skipped in this run.
 static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// How many of those were skipped because the machine has a `duoauthd` account.
+static ACCOUNT_SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Count one skipped root-only test; the first one arranges the summary line at exit.
 pub fn note_skipped() {
     if SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
@@ -99,7 +102,16 @@ pub fn note_skipped() {
 
 /// The one summary line (libtest captures per-test output; this runs after it has finished).
 extern "C" fn print_skipped() {
-    let n = SKIPPED.load(std::sync::atomic::Ordering::SeqCst);
+    let held = ACCOUNT_SKIPPED.load(std::sync::atomic::Ordering::SeqCst);
+    if held > 0 {
+        eprintln!(
+            "e2e: {held} test(s) SKIPPED: this machine has a 'duoauthd' account, which a root daemon without [authd] user becomes"
+        );
+    }
+    let n = SKIPPED.load(std::sync::atomic::Ordering::SeqCst) - held;
+    if n == 0 {
+        return;
+    }
     eprintln!(
         "e2e: {n} root-only end-to-end test(s) SKIPPED: not running as root (they create users and use -f; CI runs them as root)"
     );
@@ -138,4 +150,65 @@ pub fn lines_with(d: &DaemonProc, needles: &[&str]) -> Vec<String> {
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .map(str::to_string)
         .collect()
+}
+
+/// The account a root daemon with no `[authd] user` becomes (daemon/src/service.rs).
+const DEFAULT_USER: &str = "duoauthd";
+
+/// Serialises the tests that depend on whether the packages' `duoauthd` account exists: a root
+/// daemon with no `[authd] user` becomes it when it exists and refuses to start when it does not.
+static DEFAULT_ACCOUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the `duoauthd` account in place for one test and removes it afterwards if the test made it.
+pub struct DefaultAccount {
+    /// (uid, gid) of `duoauthd`.
+    pub ids: (u32, u32),
+    made: bool,
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for DefaultAccount {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = std::process::Command::new("userdel")
+                .arg(DEFAULT_USER)
+                .status();
+        }
+    }
+}
+
+/// The `duoauthd` account, made for this test if the machine has none.
+pub fn default_account() -> DefaultAccount {
+    let held = DEFAULT_ACCOUNT.lock().unwrap_or_else(|e| e.into_inner());
+    let name = DEFAULT_USER;
+    let made = !account_exists(name);
+    DefaultAccount {
+        ids: local_user(name),
+        made,
+        _held: held,
+    }
+}
+
+/// Hold the lock while the machine has no `duoauthd` account; `None` (test skipped) on a machine
+/// where the packages made one, which this suite will not delete.
+pub fn no_default_account() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let held = DEFAULT_ACCOUNT.lock().unwrap_or_else(|e| e.into_inner());
+    if account_exists(DEFAULT_USER) {
+        eprintln!("skipped: this machine has a 'duoauthd' account, so a root daemon becomes it");
+        ACCOUNT_SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        note_skipped();
+        return None;
+    }
+    Some(held)
+}
+
+/// Whether `name` is a local account.
+fn account_exists(name: &str) -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .arg(name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

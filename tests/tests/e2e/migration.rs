@@ -37,7 +37,8 @@ fn an_unchanged_login_duo_conf_serves_logins_started_as_root() {
     require_root!();
     // SMF's start method runs the daemon as root on the admin's existing file: root-owned, 0600,
     // no [authd] section (the INI dialect cannot have one), a value on a continuation line.
-    let (duoauthd, _) = local_user("duoauthd");
+    let account = default_account();
+    let (duoauthd, _) = account.ids;
     let mock = MockDuo::start(MockOptions::default()).expect("mock starts");
     let dir = tempfile::Builder::new()
         .prefix("duo-mig")
