@@ -67,18 +67,18 @@ set +e
 BUILDDIR="$work" DUO_AUTHD_CONFORMANCE_BIN="$bin" unshare -n sh -c \
   'ip link set lo up && cd "$BUILDDIR/tests" && exec python3 -m unittest -v test_login_duo' >"$log" 2>&1
 set -e
-# "test_x (test_login_duo.Class.test_x) ... ok" (a docstring may take the line after).
+# Every test unittest started ("test_x (test_login_duo.Class.test_x)"), less those in its
+# FAIL:/ERROR: report at the end (the verbose "... ok" can be interleaved with a test's output).
 results="$work/results.txt"
 python3 - "$log" >"$results" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
-pat = re.compile(r"^(test\w+) \((?:test_login_duo\.)?(\w+)(?:\.\w+)?\)(?:\n.*?)?\s\.\.\.\s(ok|FAIL|ERROR|skipped|expected failure)", re.M)
-out = {}
-for name, cls, res in pat.findall(text):
-    res = {"ok": "pass", "FAIL": "fail", "ERROR": "fail", "expected failure": "fail"}.get(res, "skip")
-    out[f"{cls}.{name}"] = res
-for k in sorted(out):
-    print(k, out[k])
+names = re.findall(r"^(test\w+) \((?:test_login_duo\.)?(\w+)\.\w+\)", text, re.M)
+bad = set(re.findall(r"^(?:FAIL|ERROR): (test\w+) \((?:test_login_duo\.)?(\w+)\.\w+\)", text, re.M))
+skipped = set(re.findall(r"^(test\w+) \((?:test_login_duo\.)?(\w+)\.\w+\)(?:\n[^\n]*)?\s\.\.\. skipped", text, re.M))
+for name, cls in sorted(set(names), key=lambda x: (x[1], x[0])):
+    res = "fail" if (name, cls) in bad else "skip" if (name, cls) in skipped else "pass"
+    print(f"{cls}.{name} {res}")
 PY
 total=$(wc -l <"$results")
 pass=$(grep -c ' pass$' "$results" || true)
