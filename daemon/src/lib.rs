@@ -18,7 +18,8 @@
 //! - [`audit`] writes one line per decision in login_duo's words; [`health`] answers `health`.
 //! - [`secret`] keeps the skey out of logs; [`netinfo`] is this host's name and address.
 // Unsafe is denied everywhere (Cargo.toml's [workspace.lints]) but in the small, commented FFI
-// modules that opt in.
+// modules that opt in: `privileges/rlimit.rs`, `privileges/illumos.rs` and `netinfo/canon.rs`
+// (getaddrinfo with AI_CANONNAME, for the fully qualified host name login_duo sends).
 
 pub mod audit;
 pub mod config;

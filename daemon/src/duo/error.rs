@@ -75,11 +75,11 @@ pub enum DuoError {
         reason: String,
     },
     /// The TLS handshake failed (untrusted, expired or wrong-name certificate, protocol mismatch).
-    #[error("TLS with the Duo API at {host} failed: {reason} (check the host name and cafile)")]
+    #[error("TLS with the Duo API at {host} failed: {reason}")]
     Tls {
         /// `host[:port]` from the config.
         host: String,
-        /// rustls's words.
+        /// What is wrong, in words, with the fix (see [`tls_in_words`]).
         reason: String,
     },
     /// No complete answer within the time allowed.
@@ -204,7 +204,7 @@ pub(crate) fn classify_transport(
     if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return DuoError::Tls {
             host: host.to_string(),
-            reason: tls.to_string(),
+            reason: tls_in_words(tls),
         };
     }
     let io_kind = |k| {
@@ -230,6 +230,88 @@ pub(crate) fn classify_transport(
     DuoError::Connect {
         host: host.to_string(),
         reason: words.join(": "),
+    }
+}
+
+/// What went wrong in the TLS handshake, in an administrator's words with the fix, never the
+/// library's internal names (`Other(OtherError(CaUsedAsEndEntity))`) or its documentation links.
+pub fn tls_in_words(err: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    const NOT_TRUSTED: &str = "the server's certificate was not issued by a CA this daemon trusts \
+        (those in cafile, or the built-in public roots when cafile is not set); if a TLS-inspecting \
+        proxy sits between this host and Duo, put that proxy's CA certificate in cafile";
+    const CLOCK: &str = "or this host's clock is wrong";
+    match err {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => NOT_TRUSTED.into(),
+            C::BadSignature => {
+                "the server's certificate has a signature that does not verify".into()
+            }
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the server's certificate has expired ({CLOCK})")
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("the server's certificate is not valid yet ({CLOCK})")
+            }
+            C::Revoked => "the server's certificate has been revoked".into(),
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } if presented.is_empty() => format!(
+                "the server's certificate has no subjectAltName, only a Common Name (CN), and TLS \
+                 clients no longer take a host name from the CN; reissue the certificate with a \
+                 subjectAltName DNS entry for {}; if a TLS-inspecting proxy issues it, its \
+                 private CA must add one (or exempt the Duo API host from inspection)",
+                expected.to_str()
+            ),
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } => format!(
+                "the server's certificate is for {}, not for {} (check host in the config)",
+                presented.join(", "),
+                expected.to_str()
+            ),
+            C::NotValidForName => {
+                "the server's certificate is not for this host name (check host in the config)"
+                    .into()
+            }
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "the server's certificate is not one for a TLS server (its extended key usage)"
+                    .into()
+            }
+            C::BadEncoding => "the server's certificate cannot be decoded".into(),
+            C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "the server's certificate is signed with an algorithm this daemon does not accept"
+                    .into()
+            }
+            C::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => "the server presented a CA certificate \
+                    as its own; a server needs a certificate issued by a CA for its host name \
+                    (with a subjectAltName), not the CA's certificate itself"
+                    .into(),
+                Some(webpki::Error::EndEntityUsedAsCa) => {
+                    "a certificate in the server's chain that is not a CA signed another".into()
+                }
+                Some(webpki::Error::UnknownIssuer) => NOT_TRUSTED.into(),
+                _ => "the server's certificate was refused".into(),
+            },
+            _ => "the server's certificate was refused".into(),
+        },
+        rustls::Error::AlertReceived(_) => {
+            "the server refused the TLS handshake (it may not accept TLS 1.2 or 1.3, or wants a \
+             client certificate)"
+                .into()
+        }
+        rustls::Error::PeerIncompatible(_) => {
+            "the server offers no TLS version or cipher this daemon accepts (TLS 1.2 or 1.3)".into()
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::PeerMisbehaved(_) => {
+            "the server did not speak TLS correctly (is this port a TLS service?)".into()
+        }
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
+        _ => "the TLS handshake failed".into(),
     }
 }
 
@@ -477,6 +559,9 @@ mod tests {
             classify_transport(H, &io, Duration::from_secs(10)).class(),
             ErrorClass::Tls
         );
+        assert!(classify_transport(H, &io, Duration::from_secs(10))
+            .to_string()
+            .contains("not issued by a CA this daemon trusts"),);
         let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
         assert!(
             matches!(classify_transport(H, &io, Duration::from_secs(3)), DuoError::Timeout { after, .. } if after == Duration::from_secs(3))
@@ -485,5 +570,43 @@ mod tests {
         let e = classify_transport(H, &io, Duration::from_secs(3));
         assert_eq!(e.class(), ErrorClass::Connect);
         assert!(e.to_string().contains(H));
+    }
+
+    #[test]
+    fn tls_errors_are_words_not_library_names() {
+        use rustls::pki_types::ServerName;
+        let name = ServerName::try_from("api-x.duosecurity.com").unwrap();
+        let cn_only =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: name.clone(),
+                presented: vec![],
+            });
+        let w = tls_in_words(&cn_only);
+        assert!(
+            w.contains("no subjectAltName") && w.contains("reissue"),
+            "{w}"
+        );
+        assert!(
+            w.contains("api-x.duosecurity.com") && w.contains("TLS-inspecting"),
+            "{w}"
+        );
+        let wrong =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: name,
+                presented: vec!["other.example".into()],
+            });
+        assert!(tls_in_words(&wrong).contains("is for other.example, not for api-x"));
+        let ca = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity)),
+        ));
+        let w = tls_in_words(&ca);
+        assert!(w.contains("presented a CA certificate"), "{w}");
+        for e in [cn_only, wrong, ca] {
+            let w = tls_in_words(&e);
+            assert!(
+                !w.contains("Other") && !w.contains("http") && !w.contains("Context"),
+                "{w}"
+            );
+        }
     }
 }

@@ -22,6 +22,12 @@ pub enum CertKind {
     Expired,
     /// Self-signed for the right names: the CA in `ca_file` did not sign it (an untrusted issuer).
     SelfSigned,
+    /// Signed by the CA, `CN=localhost` and no subjectAltName at all (as old or TLS-inspecting
+    /// proxies' certificates are): the name check must fail and say why.
+    CnOnly,
+    /// The CA's own certificate presented as the server's (duo_unix's test mock does this): a CA
+    /// certificate used as an end entity must be refused.
+    CaAsLeaf,
 }
 
 /// Why the mock could not make its certificates.
@@ -87,6 +93,18 @@ pub(crate) fn make_identity(kind: CertKind) -> Result<ServerIdentity, CertError>
             p.signed_by(&leaf_key, &ca, &ca_key)?
         }
         CertKind::SelfSigned => leaf_params(&["localhost"], true)?.self_signed(&leaf_key)?,
+        CertKind::CnOnly => {
+            let mut p = leaf_params(&["localhost"], false)?;
+            p.subject_alt_names.clear();
+            p.signed_by(&leaf_key, &ca, &ca_key)?
+        }
+        // Signed again only to have a value of the same type; the CA's own is what is presented.
+        CertKind::CaAsLeaf => leaf_params(&["localhost"], true)?.self_signed(&leaf_key)?,
+    };
+    let (leaf_der, leaf_key) = if kind == CertKind::CaAsLeaf {
+        (ca.der().clone(), ca_key)
+    } else {
+        (leaf.der().clone(), leaf_key)
     };
 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
@@ -94,7 +112,7 @@ pub(crate) fn make_identity(kind: CertKind) -> Result<ServerIdentity, CertError>
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)?;
+        .with_single_cert(vec![leaf_der], key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(ServerIdentity {
         config: Arc::new(config),
@@ -113,6 +131,8 @@ mod tests {
             CertKind::WrongName,
             CertKind::Expired,
             CertKind::SelfSigned,
+            CertKind::CnOnly,
+            CertKind::CaAsLeaf,
         ] {
             let id = make_identity(kind).unwrap();
             assert!(

@@ -11,3 +11,4 @@ mod parity;
 mod scenarios;
 mod security;
 mod service;
+mod sshd;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use crate::require_root;
-use duo_authd_tests::mock::TEST_SKEY;
+use duo_authd_tests::mock::{CertKind, TEST_SKEY};
 
 /// The uid a process runs as, from /proc.
 fn uid_of(pid: u32) -> Option<u32> {
@@ -222,4 +222,39 @@ fn a_refused_dash_f_names_the_duo_user_asked_for() {
     assert!(lines[0].contains("account=\"duomig-f\""), "{}", lines[0]);
     assert!(lines[0].contains(&format!("uid={}", me.0)), "{}", lines[0]);
     assert!(mock.stats().requests <= 1, "the refused login reached Duo");
+}
+
+#[test]
+fn certificates_refused_for_their_shape_say_why_in_words() {
+    require_root!();
+    // A certificate with only a CN (old internal CAs, TLS-inspecting proxies) and a CA's own
+    // certificate presented as the server's (duo_unix's test mock) are both refused; the log says
+    // what is wrong and the fix, not the TLS library's internal names.
+    for (cert, words) in [
+        (CertKind::CnOnly, "no subjectAltName"),
+        (CertKind::CaAsLeaf, "presented a CA certificate"),
+    ] {
+        let mock = MockDuo::start(MockOptions {
+            cert,
+            ..MockOptions::default()
+        })
+        .expect("mock starts");
+        let d = DaemonProc::start(&mock, DaemonOptions::default().top("failmode = \"secure\""));
+        assert_denied(&login_as(&d, "push-user"), &d);
+        let log = d.log_text();
+        assert!(log.contains(words), "{cert:?}: {log}");
+        if cert == CertKind::CnOnly {
+            assert!(
+                log.contains("reissue") && log.contains("TLS-inspecting proxy"),
+                "{log}"
+            );
+        }
+        for internal in ["OtherError", "Context", "https://", "docs.rs"] {
+            assert!(
+                !log.contains(internal),
+                "{cert:?}: {internal} in the log: {log}"
+            );
+        }
+        assert_eq!(mock.stats().requests, 0, "{cert:?}: a request went through");
+    }
 }
