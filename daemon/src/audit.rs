@@ -3,19 +3,21 @@
 //!
 //! ```text
 //! Successful Duo login for 'alice' from 192.0.2.7 [result=allow reason=authenticated uid=1000 pid=4242 factor="push1" txid="..." latency_ms=2150]
-//! Failed Duo login for 'alice' from 192.0.2.7: "Login request denied." [result=deny reason=denied ...]
+//! Failed Duo login for 'alice' from 192.0.2.7: Login request denied. [result=deny reason=denied ...]
 //! ```
 //!
-//! Everything a user or Duo controls is escaped ([`duo_authd_proto::log_escape`]): the user inside
-//! login_duo's single quotes, the detail and every field inside double quotes, the address as one
-//! word. No value can end its quotes, split the line or forge a field.
+//! Everything a user or Duo controls is escaped: the user inside login_duo's single quotes and
+//! every field inside double quotes ([`duo_authd_proto::log_escape`]), the address as one word,
+//! the detail unquoted as login_duo writes it but with its brackets escaped
+//! ([`duo_authd_proto::log_text`]). No value can end its quotes, split the line or forge a field:
+//! every value has its brackets escaped, so the one `[` in a line opens the fields.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use duo_authd_proto::{log_escape, log_word, Reason, Verdict};
+use duo_authd_proto::{log_escape, log_text, log_word, Reason, Verdict};
 use duo_authd_syslog::{Facility, Priority};
 
 /// login_duo's phrase for an outcome, which starts the line.
@@ -126,7 +128,7 @@ impl fmt::Display for AuditRecord {
             write!(f, " from {}", log_word(c))?;
         }
         if let Some(d) = &self.detail {
-            write!(f, ": \"{}\"", log_escape(d))?;
+            write!(f, ": {}", log_text(d))?;
         }
         write!(
             f,
@@ -216,7 +218,7 @@ mod tests {
         r.client = None;
         assert!(r
             .to_string()
-            .starts_with("Failed Duo login for 'alice': \"Login request denied.\" ["));
+            .starts_with("Failed Duo login for 'alice': Login request denied. ["));
         // fail2ban's and a SIEM's shape of login_duo's lines.
         for (headline, re_start) in [
             (Headline::Failsafe, "Failsafe Duo login for '"),
@@ -240,10 +242,11 @@ mod tests {
         let line = r.to_string();
         assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
         assert!(
-            line.starts_with("Successful Duo login for 'bob\\' from 10.0.0.1 [result=allow' from 1.2.3.4\\u{20}[result=allow]: \""),
+            line.starts_with("Successful Duo login for 'bob\\' from 10.0.0.1 \\u{5b}result=allow' from 1.2.3.4\\u{20}\\u{5b}result=allow\\u{5d}: x\" \\u{5b}"),
             "{line}"
         );
-        assert_eq!(line.matches("[result=").count(), 4, "{line}");
+        // The one unescaped `[` opens the fields.
+        assert_eq!(line.matches('[').count(), 1, "{line}");
         assert_eq!(line.matches(" [result=allow reason=").count(), 1, "{line}");
     }
 

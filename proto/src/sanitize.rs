@@ -12,7 +12,31 @@ pub fn sanitize(text: &str) -> String {
 /// become escapes (`\'`, `\n`, `\u{1b}`), so no value can end its quotes, split the line or
 /// forge a field.
 pub fn log_escape(text: &str) -> String {
-    text.escape_default().to_string()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            // The one unescaped `[` in an audit line opens its structured fields.
+            '[' | ']' => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            _ => out.extend(c.escape_default()),
+        }
+    }
+    out
+}
+
+/// Text from Duo written after login_duo's `Headline for 'user': ` without quotes, so login_duo's
+/// log regexes still match (`Couldn't connect ...`): printable ASCII stays, except that backslashes,
+/// and the brackets that open the structured fields, are escaped with line breaks, controls and
+/// all non-ASCII characters (`\n`, `\u{5b}`), so it can neither split the line nor forge a field.
+pub fn log_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '[' | ']' => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            ' '..='~' if c != '\\' => out.push(c),
+            _ => out.extend(c.escape_default()),
+        }
+    }
+    out
 }
 
 /// Like [`log_escape`], for a value written without quotes: spaces are escaped too (`\u{20}`), so
@@ -23,7 +47,20 @@ pub fn log_word(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{log_escape, log_word, sanitize};
+    use super::{log_escape, log_text, log_word, sanitize};
+
+    #[test]
+    fn log_text_keeps_login_duos_words_and_nothing_else() {
+        assert_eq!(
+            log_text("Couldn't connect to \"duo\": Failed"),
+            "Couldn't connect to \"duo\": Failed"
+        );
+        assert_eq!(
+            log_text("x\nSuccessful Duo login for 'root' [result=allow]\\"),
+            "x\\nSuccessful Duo login for 'root' \\u{5b}result=allow\\u{5d}\\\\"
+        );
+        assert_eq!(log_text("\u{1b}[2J\u{202e}"), "\\u{1b}\\u{5b}2J\\u{202e}");
+    }
 
     #[test]
     fn log_values_cannot_forge_lines() {
@@ -35,7 +72,7 @@ mod tests {
         );
         assert_eq!(
             log_escape("a\u{1b}[2J\u{202e}b\\"),
-            "a\\u{1b}[2J\\u{202e}b\\\\"
+            "a\\u{1b}\\u{5b}2J\\u{202e}b\\\\"
         );
         assert_eq!(log_word("192.0.2.1"), "192.0.2.1");
         assert_eq!(log_word("a b"), "a\\u{20}b");

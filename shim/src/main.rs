@@ -185,7 +185,7 @@ impl Who {
         if let Some(ip) = &self.from {
             line.push_str(&format!(" from {}", proto::log_word(ip)));
         }
-        line.push_str(&format!(": {}", proto::log_escape(detail)));
+        line.push_str(&format!(": {}", proto::log_text(detail)));
         syslog::open(c"duo-login");
         syslog::send(syslog::Facility::AuthPriv, priority, &line);
     }
