@@ -12,6 +12,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 pub use crate::failmode::Failmode;
+use crate::proxy_url::ProxyUrl;
 use crate::secret::Secret;
 use duo_authd_syslog::Facility;
 
@@ -276,8 +277,8 @@ pub struct Config {
     pub https_timeout: Option<Duration>,
     /// PEM bundle of trusted CAs instead of the built-in roots.
     pub cafile: Option<PathBuf>,
-    /// Proxy URL (may carry credentials, hence secret).
-    pub http_proxy: Option<Secret>,
+    /// The proxy to tunnel through, parsed once here (its password never shows in `Debug`).
+    pub http_proxy: Option<ProxyUrl>,
     /// Skip TLS certificate verification (insecure).
     pub noverify: bool,
     /// Take the Duo username from the GECOS field.
@@ -663,10 +664,13 @@ impl Config {
         {
             return Err(c.invalid("cafile", "must be a path to a PEM file"));
         }
-        if let Some(proxy) = &raw.http_proxy {
+        let http_proxy = match &raw.http_proxy {
             // The reason never repeats the URL: it may carry the proxy password.
-            crate::duo::ProxyUrl::parse(proxy.expose()).map_err(|r| c.invalid("http_proxy", r))?;
-        }
+            Some(proxy) => {
+                Some(ProxyUrl::parse(proxy.expose()).map_err(|r| c.invalid("http_proxy", r))?)
+            }
+            None => None,
+        };
         let a = raw.authd;
         if !a.socket.is_absolute() {
             return Err(c.invalid("authd.socket", "must be an absolute path"));
@@ -733,7 +737,7 @@ impl Config {
             fallback_local_ip: raw.fallback_local_ip,
             https_timeout,
             cafile: raw.cafile,
-            http_proxy: raw.http_proxy,
+            http_proxy,
             noverify: raw.noverify,
             send_gecos: raw.send_gecos,
             gecos_username_pos,

@@ -22,7 +22,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 
 use super::error::ClientError;
-use super::proxy::ProxyUrl;
+use crate::proxy_url::ProxyUrl;
 
 /// Responses a pooled connection has delivered; above zero, a request on it is on a reused connection.
 #[derive(Debug, Clone, Default)]
