@@ -190,6 +190,9 @@ pub struct AuthdConfig {
     pub max_concurrent_requests: usize,
     /// How long an idle pooled connection to Duo is kept.
     pub pool_idle_timeout: Duration,
+    /// New connections to Duo per second once a burst of as many has opened, so a Duo back from a
+    /// stall is not met by hundreds of handshakes at once.
+    pub connect_rate: u32,
     /// How long a new client may take to send its first frame.
     pub first_frame_timeout: Duration,
     /// How long a client being prompted may stay silent.
@@ -377,6 +380,7 @@ struct RawAuthd {
     max_connections_per_uid: i64,
     max_concurrent_requests: i64,
     pool_idle_timeout: i64,
+    connect_rate: i64,
     first_frame_timeout: i64,
     idle_timeout: i64,
     health_interval: i64,
@@ -401,6 +405,7 @@ impl Default for RawAuthd {
             max_connections_per_uid: 64,
             max_concurrent_requests: 256,
             pool_idle_timeout: 50,
+            connect_rate: 32,
             first_frame_timeout: 5,
             idle_timeout: 60,
             health_interval: 60,
@@ -695,6 +700,7 @@ impl Config {
                 65_536,
             )?,
             pool_idle_timeout: c.secs("authd.pool_idle_timeout", a.pool_idle_timeout, 1, 3600)?,
+            connect_rate: c.range("authd.connect_rate", a.connect_rate, 1, 10_000)? as u32,
             first_frame_timeout: c.secs(
                 "authd.first_frame_timeout",
                 a.first_frame_timeout,
@@ -855,6 +861,7 @@ mod tests {
             (4096, 64, 256)
         );
         assert_eq!(a.pool_idle_timeout, Duration::from_secs(50));
+        assert_eq!(a.connect_rate, 32);
         assert_eq!(a.first_frame_timeout, Duration::from_secs(5));
         assert_eq!(a.idle_timeout, Duration::from_secs(60));
         assert_eq!(a.health_interval, Duration::from_secs(60));
@@ -960,6 +967,7 @@ mod tests {
                 "authd.max_concurrent_requests",
             ),
             ("[authd]\npool_idle_timeout = 0", "authd.pool_idle_timeout"),
+            ("[authd]\nconnect_rate = 0", "authd.connect_rate"),
             (
                 "[authd]\nfirst_frame_timeout = 0",
                 "authd.first_frame_timeout",

@@ -123,8 +123,13 @@ impl DuoClient {
         let connect_timeout = cfg
             .https_timeout
             .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
-        let connector =
-            transport::connector(cfg.cafile.as_deref(), cfg.noverify, proxy, connect_timeout)?;
+        let connector = transport::connector(
+            cfg.cafile.as_deref(),
+            cfg.noverify,
+            proxy,
+            connect_timeout,
+            cfg.authd.connect_rate,
+        )?;
         let opened = connector.opened.clone();
         let max = cfg.authd.max_concurrent_requests;
         let http = Client::builder(TokioExecutor::new())
