@@ -268,3 +268,86 @@ fn the_pool_shrinks_back_after_a_stall_and_reconnects_at_a_bounded_rate() {
         rss_kib(&d)
     );
 }
+
+/// Start the demo headless; returns it and, from its banner, the daemon's pid and directory.
+fn start_demo() -> (
+    std::process::Child,
+    u32,
+    std::path::PathBuf,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut demo = Command::new(harness::bin("demo"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let mut lines = std::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        // daemon       : /path/duo-authd (pid N) serving /tmp/duo-authd-testXXXX/run/authd.sock
+        if let Some(rest) = line.strip_prefix("daemon       : ") {
+            let pid: u32 = rest
+                .split("(pid ")
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let socket = std::path::PathBuf::from(rest.rsplit(" serving ").next().unwrap());
+            let dir = socket.parent().unwrap().parent().unwrap().to_path_buf();
+            assert!(dir.exists() && pid > 0, "{line}");
+            return (demo, pid, dir, lines);
+        }
+    }
+    let _ = demo.kill();
+    let _ = demo.wait();
+    panic!("the demo printed no daemon line");
+}
+
+/// Whether `pid` is a live `duo-authd` (not a zombie, not a reused pid).
+fn is_daemon(pid: u32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = state
+        .rsplit(") ")
+        .next()
+        .is_some_and(|s| s.starts_with('Z'));
+    comm.trim() == "duo-authd" && !zombie
+}
+
+#[test]
+fn the_demo_leaves_no_daemon_and_no_directory() {
+    require_root!();
+    let (mut demo, pid, dir, lines) = start_demo();
+    assert!(is_daemon(pid), "the daemon {pid} is not running");
+    let out: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", out.join("\n"));
+    assert!(
+        out.iter().any(|l| l.contains("Logged in")),
+        "{}",
+        out.join("\n")
+    );
+    assert!(!is_daemon(pid), "the demo left its daemon {pid} running");
+    assert!(!dir.exists(), "the demo left {}", dir.display());
+}
+
+#[test]
+fn a_demo_killed_mid_login_takes_its_daemon_with_it() {
+    require_root!();
+    let (mut demo, pid, dir, _lines) = start_demo();
+    assert!(is_daemon(pid));
+    // SIGKILL: no destructor runs; only the parent-death signal can stop the daemon.
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || !is_daemon(pid)),
+        "the daemon {pid} outlived the killed demo"
+    );
+    // A killed process cannot remove its directory; this test does.
+    let _ = std::fs::remove_dir_all(dir);
+}
