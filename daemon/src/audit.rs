@@ -167,7 +167,7 @@ pub fn configure_syslog(enabled: bool, facility: Facility) {
     if enabled {
         duo_authd_syslog::open(c"duo-authd");
     }
-    *FACILITY.lock().unwrap_or_else(|e| e.into_inner()) = facility;
+    *crate::sync::lock(&FACILITY) = facility;
     SYSLOG.store(enabled, Ordering::Relaxed);
 }
 
@@ -181,7 +181,7 @@ pub fn emit(rec: &AuditRecord) {
         _ => tracing::info!(target: "audit", "{line}"),
     }
     if SYSLOG.load(Ordering::Relaxed) {
-        let facility = *FACILITY.lock().unwrap_or_else(|e| e.into_inner());
+        let facility = *crate::sync::lock(&FACILITY);
         duo_authd_syslog::send(facility, priority, &line);
     }
 }

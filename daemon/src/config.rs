@@ -12,6 +12,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 pub use crate::failmode::Failmode;
+use crate::proxy_url::ProxyUrl;
 use crate::secret::Secret;
 use duo_authd_syslog::Facility;
 
@@ -189,6 +190,9 @@ pub struct AuthdConfig {
     pub max_concurrent_requests: usize,
     /// How long an idle pooled connection to Duo is kept.
     pub pool_idle_timeout: Duration,
+    /// New connections to Duo per second once a burst of as many has opened, so a Duo back from a
+    /// stall is not met by hundreds of handshakes at once.
+    pub connect_rate: u32,
     /// How long a new client may take to send its first frame.
     pub first_frame_timeout: Duration,
     /// How long a client being prompted may stay silent.
@@ -276,8 +280,8 @@ pub struct Config {
     pub https_timeout: Option<Duration>,
     /// PEM bundle of trusted CAs instead of the built-in roots.
     pub cafile: Option<PathBuf>,
-    /// Proxy URL (may carry credentials, hence secret).
-    pub http_proxy: Option<Secret>,
+    /// The proxy to tunnel through, parsed once here (its password never shows in `Debug`).
+    pub http_proxy: Option<ProxyUrl>,
     /// Skip TLS certificate verification (insecure).
     pub noverify: bool,
     /// Take the Duo username from the GECOS field.
@@ -376,6 +380,7 @@ struct RawAuthd {
     max_connections_per_uid: i64,
     max_concurrent_requests: i64,
     pool_idle_timeout: i64,
+    connect_rate: i64,
     first_frame_timeout: i64,
     idle_timeout: i64,
     health_interval: i64,
@@ -400,6 +405,7 @@ impl Default for RawAuthd {
             max_connections_per_uid: 64,
             max_concurrent_requests: 256,
             pool_idle_timeout: 50,
+            connect_rate: 32,
             first_frame_timeout: 5,
             idle_timeout: 60,
             health_interval: 60,
@@ -663,10 +669,13 @@ impl Config {
         {
             return Err(c.invalid("cafile", "must be a path to a PEM file"));
         }
-        if let Some(proxy) = &raw.http_proxy {
+        let http_proxy = match &raw.http_proxy {
             // The reason never repeats the URL: it may carry the proxy password.
-            crate::duo::ProxyUrl::parse(proxy.expose()).map_err(|r| c.invalid("http_proxy", r))?;
-        }
+            Some(proxy) => {
+                Some(ProxyUrl::parse(proxy.expose()).map_err(|r| c.invalid("http_proxy", r))?)
+            }
+            None => None,
+        };
         let a = raw.authd;
         if !a.socket.is_absolute() {
             return Err(c.invalid("authd.socket", "must be an absolute path"));
@@ -691,6 +700,7 @@ impl Config {
                 65_536,
             )?,
             pool_idle_timeout: c.secs("authd.pool_idle_timeout", a.pool_idle_timeout, 1, 3600)?,
+            connect_rate: c.range("authd.connect_rate", a.connect_rate, 1, 10_000)? as u32,
             first_frame_timeout: c.secs(
                 "authd.first_frame_timeout",
                 a.first_frame_timeout,
@@ -733,7 +743,7 @@ impl Config {
             fallback_local_ip: raw.fallback_local_ip,
             https_timeout,
             cafile: raw.cafile,
-            http_proxy: raw.http_proxy,
+            http_proxy,
             noverify: raw.noverify,
             send_gecos: raw.send_gecos,
             gecos_username_pos,
@@ -851,6 +861,7 @@ mod tests {
             (4096, 64, 256)
         );
         assert_eq!(a.pool_idle_timeout, Duration::from_secs(50));
+        assert_eq!(a.connect_rate, 32);
         assert_eq!(a.first_frame_timeout, Duration::from_secs(5));
         assert_eq!(a.idle_timeout, Duration::from_secs(60));
         assert_eq!(a.health_interval, Duration::from_secs(60));
@@ -956,6 +967,7 @@ mod tests {
                 "authd.max_concurrent_requests",
             ),
             ("[authd]\npool_idle_timeout = 0", "authd.pool_idle_timeout"),
+            ("[authd]\nconnect_rate = 0", "authd.connect_rate"),
             (
                 "[authd]\nfirst_frame_timeout = 0",
                 "authd.first_frame_timeout",

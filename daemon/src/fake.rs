@@ -71,7 +71,7 @@ pub struct FakeDuo(Arc<Mutex<Script>>);
 impl FakeDuo {
     /// Lock the script.
     fn script(&self) -> MutexGuard<'_, Script> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// Script the next preauth.

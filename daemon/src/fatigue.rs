@@ -108,9 +108,9 @@ impl FatigueGuard {
         st.window = window;
     }
 
-    /// The state, even if a holder panicked: the counts stay meaningful (the one rule for a poisoned lock).
+    /// The state, even if a holder panicked: the counts stay meaningful ([`crate::sync`]'s rule).
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// Reserve the right to send one push, call or SMS to `user`.

@@ -44,27 +44,16 @@ pub fn report<A: DuoApi>(daemon: &Daemon<A>) -> HealthReport {
             }
         }
     }
-    let last_reload_error = daemon
-        .stats
-        .last_reload_error
-        .lock()
-        .ok()
-        .and_then(|e| e.clone());
+    let last_reload_error = crate::sync::lock(&daemon.stats.last_reload_error).clone();
     if let Some(e) = &last_reload_error {
         problems.push(format!(
             "config reload failed, still serving the previous config: {e}"
         ));
     }
-    let decisions = daemon
-        .stats
-        .decisions
-        .lock()
-        .map(|d| {
-            d.iter()
-                .map(|(r, n)| (r.as_str().to_string(), *n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let decisions = crate::sync::lock(&daemon.stats.decisions)
+        .iter()
+        .map(|(r, n)| (r.as_str().to_string(), *n))
+        .collect();
     HealthReport {
         daemon_version: env!("CARGO_PKG_VERSION").to_string(),
         ready: problems.is_empty(),
@@ -89,7 +78,9 @@ pub fn report<A: DuoApi>(daemon: &Daemon<A>) -> HealthReport {
     }
 }
 
-/// Every `health_interval`, call `/auth/v2/check` so the pool stays warm and reachability is current.
+/// Every `health_interval`, measure the clock offset again (`/ping`) and call `/auth/v2/check`, so
+/// the pool stays warm, reachability is current and a clock that jumped (a VM resumed, NTP
+/// stepping) is followed without a SIGHUP.
 pub async fn background_check(daemon: Arc<Daemon>) {
     loop {
         let gen = daemon.current();
@@ -100,9 +91,9 @@ pub async fn background_check(daemon: Arc<Daemon>) {
         }
         tokio::time::sleep(interval).await;
         let gen = daemon.current();
-        match gen.ctx.duo.check().await {
-            Ok(()) => tracing::debug!("background /auth/v2/check ok"),
-            Err(e) => tracing::warn!("background /auth/v2/check failed: {e}"),
+        match gen.ctx.duo.probe().await {
+            Ok(()) => tracing::debug!("background /auth/v2/ping and /check ok"),
+            Err(e) => tracing::warn!("background health check of the Duo API failed: {e}"),
         }
         daemon.fatigue.sweep();
     }

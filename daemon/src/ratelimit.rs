@@ -8,13 +8,10 @@
 //! `authorized_keys` all arrive as root, and root can read the secret key anyway.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
-/// Lock a limiter's map, even if a holder panicked (the one rule for a poisoned lock here).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::sync::lock;
+use std::time::{Duration, Instant};
 
 /// A token bucket per uid for logins that reach Duo.
 #[derive(Debug)]

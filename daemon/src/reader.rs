@@ -69,7 +69,7 @@ impl Reader {
 
     /// Ask for the file (blocking: call from `spawn_blocking`).
     pub fn read(&self) -> Result<PrivateText, ReaderError> {
-        let mut pipes = self.pipes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pipes = crate::sync::lock(&self.pipes);
         let Some((to, from)) = pipes.as_mut() else {
             return Err(ReaderError::Pipe(io::Error::other(
                 "the config reader has been stopped",

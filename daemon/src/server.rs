@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duo_authd_proto::{
@@ -21,6 +21,8 @@ use futures_util::FutureExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::sync::lock;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditRecord, Headline};
@@ -33,11 +35,6 @@ use crate::state::Daemon;
 const HARD_STOP_SLACK: Duration = Duration::from_secs(5);
 /// How often per-uid log summaries are written.
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Lock a count map, even if a holder panicked (the one rule for a poisoned lock here).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Connections per uid, so one local user cannot take every slot.
 #[derive(Clone, Default)]

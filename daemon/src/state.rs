@@ -14,6 +14,7 @@ use crate::fatigue::FatigueGuard;
 use crate::login::LoginCtx;
 use crate::ratelimit::{LogThrottle, UidRate};
 use crate::reader::Reader;
+use crate::sync::{lock, read, write};
 
 /// Connection-level log lines each uid may cause per [`LOG_WINDOW`] before they are summarised.
 const LOG_LINES_PER_WINDOW: u32 = 20;
@@ -47,9 +48,7 @@ impl Stats {
     /// Count one decision.
     pub fn record(&self, reason: Reason) {
         self.logins_served.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut d) = self.decisions.lock() {
-            *d.entry(reason).or_default() += 1;
-        }
+        *lock(&self.decisions).entry(reason).or_default() += 1;
     }
 }
 
@@ -139,10 +138,7 @@ impl<A> Daemon<A> {
 
     /// The generation new connections should use.
     pub fn current(&self) -> Arc<Generation<A>> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.current).clone()
     }
 }
 
@@ -150,9 +146,7 @@ impl Daemon<DuoClient> {
     /// Re-read the config; on success swap it in for new logins, on failure keep the old one.
     pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
         let result = self.try_reload().await;
-        if let Ok(mut e) = self.stats.last_reload_error.lock() {
-            *e = result.as_ref().err().map(|e| e.to_string());
-        }
+        *lock(&self.stats.last_reload_error) = result.as_ref().err().map(|e| e.to_string());
         result
     }
 
@@ -201,10 +195,7 @@ impl Daemon<DuoClient> {
             local_ip: self.local_ip.clone(),
         };
         let next = Arc::new(Generation { number, ctx });
-        match self.current.write() {
-            Ok(mut g) => *g = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
+        *write(&self.current) = next;
         Ok(number)
     }
 }

@@ -26,7 +26,7 @@ fn check_config_text(text: &str, path: &Path) {
             other.http_proxy = config
                 .http_proxy
                 .as_ref()
-                .map(|p| Secret::new(format!("{}-changed", p.expose())));
+                .map(|p| p.with_password("changed-password"));
             assert_eq!(
                 format!("{config:?}"),
                 format!("{other:?}"),

@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 
 use crate::mock::MockDuo;
 
+#[cfg(target_os = "linux")]
+mod linux;
+
+/// Make `cmd`'s process die with the thread that spawns it (Linux: `PR_SET_PDEATHSIG`), so a
+/// test or demo killed outright leaves no daemon behind; elsewhere only the drop guard applies.
+pub fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    linux::die_with_parent(cmd);
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// Where the workspace's binaries are, built once per test process so they are never stale.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -189,6 +201,7 @@ impl DaemonProc {
             }
             None => Command::new(bin("duo-authd")),
         };
+        die_with_parent(&mut cmd);
         let child = cmd
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -378,8 +391,111 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
     }
 }
 
+/// Every local account the tests may create; `leftovers` checks none is left after a run.
+pub const TEST_USERS: &[&str] = &[
+    "allow-user",
+    "deny-user",
+    "duoabuse3",
+    "duoabuse8",
+    "duoauthd",
+    "duoauthd-test",
+    "duofake",
+    "duoint",
+    "duoint-dirowner",
+    "duoint-flood",
+    "duoint-forge",
+    "duoint-hammer",
+    "duoint-health",
+    "duoint-hold",
+    "duoint-svc",
+    "duolife-flood",
+    "duolife-other",
+    "duomig-f",
+    "duopar-both",
+    "duopar-gecos",
+    "duopar-in",
+    "duopar-out",
+    "duopar-svc",
+    "duotest1",
+    "push-deny-user",
+];
+/// Every local group the tests may create (besides each user's own).
+pub const TEST_GROUPS: &[&str] = &["duopar-admins", "duopar-devs"];
+
+/// Accounts (`true`) and groups (`false`) this process created, removed when it exits.
+static CREATED: std::sync::Mutex<Vec<(bool, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Note an account or group this process created; the first one arranges their removal at exit.
+fn remember(user: bool, name: &str) {
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    if created.is_empty() {
+        // SAFETY: atexit with a plain `extern "C" fn()`; it runs after every test thread is done.
+        unsafe {
+            libc::atexit(remove_created);
+        }
+    }
+    created.push((user, name.to_string()));
+}
+
+/// At exit: remove what this process created (an account that existed before is left alone).
+extern "C" fn remove_created() {
+    let created = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    // Accounts first (userdel also removes each one's own group), then the shared groups.
+    for (user, name) in created
+        .iter()
+        .filter(|(u, _)| *u)
+        .chain(created.iter().filter(|(u, _)| !*u))
+    {
+        let (tool, what) = if *user {
+            ("userdel", "user")
+        } else {
+            ("groupdel", "group")
+        };
+        let ok = Command::new(tool)
+            .arg(name)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("harness: could not remove the test {what} {name} ({tool} failed)");
+        }
+    }
+}
+
+/// Ensure a local group exists (created by this process: removed when it exits).
+pub fn ensure_group(name: &str) -> bool {
+    assert!(
+        TEST_GROUPS.contains(&name),
+        "{name} is not in harness::TEST_GROUPS"
+    );
+    let exists = || {
+        Command::new("getent")
+            .args(["group", name])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if exists() {
+        return true;
+    }
+    if Command::new("groupadd")
+        .arg(name)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        remember(false, name);
+    }
+    exists()
+}
+
 /// Ensure a local unprivileged user exists (tests run as root in CI) and return its (uid, gid).
+/// One this process creates is removed when the process exits; one that existed is reused.
 pub fn ensure_user(name: &str) -> Option<(u32, u32)> {
+    assert!(
+        TEST_USERS.contains(&name),
+        "{name} is not in harness::TEST_USERS"
+    );
     if !is_root() {
         return None;
     }
@@ -393,9 +509,14 @@ pub fn ensure_user(name: &str) -> Option<(u32, u32)> {
     if let Some(ids) = lookup() {
         return Some(ids);
     }
-    let _ = Command::new("useradd")
+    let created = Command::new("useradd")
         .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", name])
-        .status();
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if created {
+        remember(true, name);
+    }
     lookup()
 }
 

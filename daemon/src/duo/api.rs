@@ -208,8 +208,66 @@ pub fn parse_auth(v: &Value) -> Result<AuthStarted, ResponseError> {
     }
 }
 
-impl DuoApi for DuoClient {
-    async fn preauth(
+/// Read `/ping`'s answer: Duo's clock, in seconds since the epoch.
+pub fn parse_ping(v: &Value) -> Result<i64, ResponseError> {
+    v.get("time").and_then(Value::as_i64).ok_or(ResponseError {
+        endpoint: "ping",
+        reason: "no numeric \"time\"".into(),
+    })
+}
+
+impl DuoClient {
+    /// `GET /auth/v2/ping` (unsigned): proves reachability and sets the clock offset used in `X-Duo-Date`.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.ping_with(self.probe_opts()).await
+    }
+
+    /// [`DuoClient::ping`] with these options.
+    async fn ping_with(&self, opts: CallOpts) -> Result<(), ApiError> {
+        let v = self.call(Method::GET, "/auth/v2/ping", &[], opts).await?;
+        self.set_clock(parse_ping(&v)?);
+        Ok(())
+    }
+
+    /// `GET /auth/v2/check`: proves the ikey, skey and clock are accepted.
+    pub async fn check(&self) -> Result<(), ApiError> {
+        self.call(Method::GET, "/auth/v2/check", &[], self.probe_opts())
+            .await?;
+        Ok(())
+    }
+
+    /// The clock offset is measured again, then `/check`: what `check --online` and the health
+    /// check run. A 401 from `/check` after a good ping means the keys, not the clock.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        self.ping().await?;
+        self.check().await
+    }
+
+    /// After a 401, measure the clock offset again: a skew that appeared since the last ping (a VM
+    /// resumed, NTP stepped) is a 401 too. True if the offset changed, so the call is worth one retry.
+    /// The ping is bounded by `timeout` (the failed call's own), else as `ping` is.
+    async fn resync_after_401(&self, error: &ApiError, timeout: Option<Duration>) -> bool {
+        if !matches!(error, ApiError::Duo(DuoError::Unauthorized { .. })) {
+            return false;
+        }
+        let was = self.stats().clock_offset_secs;
+        let mut opts = self.probe_opts();
+        opts.timeout = timeout.or(opts.timeout);
+        match self.ping_with(opts).await {
+            Ok(()) => {
+                let now = self.stats().clock_offset_secs;
+                tracing::info!("Duo answered 401: clock offset re-measured ({was}s -> {now}s)");
+                now != was
+            }
+            Err(e) => {
+                tracing::warn!("Duo answered 401 and /ping failed after it: {e}");
+                false
+            }
+        }
+    }
+
+    /// One preauth exchange.
+    async fn preauth_once(
         &self,
         query: &PreauthQuery<'_>,
         timeout: Option<Duration>,
@@ -228,6 +286,23 @@ impl DuoApi for DuoClient {
             .await?;
         Ok(preauth::parse(&v, query.username)?)
     }
+}
+
+impl DuoApi for DuoClient {
+    /// On a 401 the clock offset is measured again and, if it moved, preauth is sent once more:
+    /// preauth changes nothing at Duo, so sending it twice is safe (`/auth` never is).
+    async fn preauth(
+        &self,
+        query: &PreauthQuery<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Preauth, ApiError> {
+        match self.preauth_once(query, timeout).await {
+            Err(e) if self.resync_after_401(&e, timeout).await => {
+                self.preauth_once(query, timeout).await
+            }
+            done => done,
+        }
+    }
 
     async fn auth(
         &self,
@@ -240,8 +315,16 @@ impl DuoApi for DuoClient {
         };
         let v = self
             .call(Method::POST, "/auth/v2/auth", &auth_params(query), opts)
-            .await?;
-        Ok(parse_auth(&v)?)
+            .await;
+        match v {
+            Ok(v) => Ok(parse_auth(&v)?),
+            Err(e) => {
+                // Never re-sent (a second push); the next login gets the corrected offset.
+                let e = ApiError::from(e);
+                self.resync_after_401(&e, timeout).await;
+                Err(e)
+            }
+        }
     }
 
     async fn auth_status(
@@ -260,8 +343,16 @@ impl DuoApi for DuoClient {
                 &[pair("txid", txid)],
                 opts,
             )
-            .await?;
-        Ok(parse_status(&v, "auth_status")?)
+            .await;
+        match v {
+            Ok(v) => Ok(parse_status(&v, "auth_status")?),
+            Err(e) => {
+                // After preauth a failure denies: no retry here, only a fresh offset for later logins.
+                let e = ApiError::from(e);
+                self.resync_after_401(&e, timeout).await;
+                Err(e)
+            }
+        }
     }
 
     fn stats(&self) -> DuoStatsSnapshot {
@@ -292,6 +383,16 @@ mod tests {
         );
         let e = parse_status(&json!({"result": "bogus\u{1b}[2J"}), "auth_status").unwrap_err();
         assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    }
+
+    #[test]
+    fn ping_answers() {
+        assert_eq!(
+            parse_ping(&json!({"time": 1_700_000_000})).unwrap(),
+            1_700_000_000
+        );
+        assert!(parse_ping(&json!({"time": "soon"})).is_err());
+        assert!(parse_ping(&json!({})).is_err());
     }
 
     #[test]

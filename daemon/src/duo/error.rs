@@ -27,12 +27,6 @@ pub enum ClientError {
         /// The configured cafile.
         path: PathBuf,
     },
-    /// `http_proxy` is not a usable proxy URL (the message never repeats the URL, which may hold a password).
-    #[error("http_proxy: {reason}")]
-    Proxy {
-        /// What is wrong and the accepted form.
-        reason: String,
-    },
     /// rustls refused the TLS settings.
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),

@@ -27,7 +27,6 @@ use crate::signing;
 pub use error::{
     classify_response, parse_retry_after, ClientError, DuoError, ErrorClass, MAX_RETRY_AFTER,
 };
-pub use proxy::ProxyUrl;
 use transport::{ConnUses, CountingConnector};
 
 /// Largest response body read from Duo (real ones are a few KiB).
@@ -111,26 +110,26 @@ impl DuoClient {
     /// Build the pool for `cfg` (no network traffic yet).
     pub fn new(cfg: &Config) -> Result<DuoClient, ClientError> {
         let authority = cfg.host.authority();
-        let proxy = match &cfg.http_proxy {
-            Some(url) => {
-                let p = ProxyUrl::parse(url.expose())
-                    .map_err(|reason| ClientError::Proxy { reason })?;
-                tracing::info!(
-                    "reaching the Duo API at {authority} through the HTTP proxy {}",
-                    p.redacted()
-                );
-                Some(p)
-            }
-            None => None,
-        };
+        let proxy = cfg.http_proxy.clone();
+        if let Some(p) = &proxy {
+            tracing::info!(
+                "reaching the Duo API at {authority} through the HTTP proxy {}",
+                p.redacted()
+            );
+        }
         if cfg.noverify {
             tracing::warn!("noverify is set: the Duo API's certificate is NOT checked; anyone on the network path can impersonate Duo ({authority})");
         }
         let connect_timeout = cfg
             .https_timeout
             .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
-        let connector =
-            transport::connector(cfg.cafile.as_deref(), cfg.noverify, proxy, connect_timeout)?;
+        let connector = transport::connector(
+            cfg.cafile.as_deref(),
+            cfg.noverify,
+            proxy,
+            connect_timeout,
+            cfg.authd.connect_rate,
+        )?;
         let opened = connector.opened.clone();
         let max = cfg.authd.max_concurrent_requests;
         let http = Client::builder(TokioExecutor::new())
@@ -193,44 +192,27 @@ impl DuoClient {
         result
     }
 
-    /// `GET /auth/v2/ping`: proves reachability and sets the clock offset used in `X-Duo-Date`.
-    pub async fn ping(&self) -> Result<(), DuoError> {
-        let v = self
-            .call(Method::GET, "/auth/v2/ping", &[], self.probe_opts())
-            .await?;
-        let Some(server) = v.get("time").and_then(Value::as_i64) else {
-            return Err(DuoError::InvalidJson {
-                host: self.inner.authority.clone(),
-                reason: "ping response has no numeric \"time\"".into(),
-            });
-        };
+    /// Take Duo's clock (`server`, seconds since the epoch) as the date for requests from now on.
+    pub(crate) fn set_clock(&self, server: i64) -> i64 {
         let offset = server.saturating_sub(unix_now());
-        self.inner.clock_offset.store(offset, Ordering::Relaxed);
-        if offset.abs() > 60 {
+        let was = self.inner.clock_offset.swap(offset, Ordering::Relaxed);
+        let host = &self.inner.authority;
+        if offset.abs() > 60 && (offset - was).abs() > 5 {
             tracing::warn!(
-                "this host's clock is {offset}s off Duo's ({}); requests are dated by Duo's clock, but fix NTP",
-                self.inner.authority
+                "this host's clock is {offset}s off Duo's ({host}); requests are dated by Duo's clock, but fix NTP"
             );
+        } else if (offset - was).abs() > 5 {
+            tracing::info!("clock offset to Duo ({host}) re-measured: {was}s -> {offset}s");
         }
-        Ok(())
-    }
-
-    /// `GET /auth/v2/check`: proves the ikey, skey and clock are accepted.
-    pub async fn check(&self) -> Result<(), DuoError> {
-        self.call(Method::GET, "/auth/v2/check", &[], self.probe_opts())
-            .await
-            .map(drop)
+        offset
     }
 
     /// The counters, for `health`.
     pub fn stats(&self) -> DuoStatsSnapshot {
         let i = &self.inner;
-        let (last_success, last_failure, last_error) = match i.outcomes.lock() {
-            Ok(o) => (o.last_success, o.last_failure, o.last_error.clone()),
-            Err(p) => {
-                let o = p.into_inner();
-                (o.last_success, o.last_failure, o.last_error.clone())
-            }
+        let (last_success, last_failure, last_error) = {
+            let o = crate::sync::lock(&i.outcomes);
+            (o.last_success, o.last_failure, o.last_error.clone())
         };
         DuoStatsSnapshot {
             requests: i.requests.load(Ordering::Relaxed),
@@ -244,7 +226,7 @@ impl DuoClient {
     }
 
     /// Options for `ping`/`check`: idempotent, bounded even without `https_timeout`.
-    fn probe_opts(&self) -> CallOpts {
+    pub(crate) fn probe_opts(&self) -> CallOpts {
         CallOpts {
             idempotent: true,
             timeout: Some(self.inner.https_timeout.unwrap_or(PROBE_TIMEOUT)),
@@ -259,10 +241,7 @@ impl DuoClient {
             i.failures.fetch_add(1, Ordering::Relaxed);
         }
         let now = SystemTime::now();
-        let mut o = match i.outcomes.lock() {
-            Ok(o) => o,
-            Err(p) => p.into_inner(),
-        };
+        let mut o = crate::sync::lock(&i.outcomes);
         match result {
             Ok(_) => o.last_success = Some(now),
             Err(e) => {

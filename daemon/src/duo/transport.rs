@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,9 +20,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::error::ClientError;
-use super::proxy::ProxyUrl;
+use crate::proxy_url::ProxyUrl;
 
 /// Responses a pooled connection has delivered; above zero, a request on it is on a reused connection.
 #[derive(Debug, Clone, Default)]
@@ -172,12 +173,50 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// The HTTPS connector, counting the connections it opens (for health).
+/// A token bucket over connection attempts (GCRA: one "theoretical arrival time").
+pub(crate) struct ConnectRate {
+    /// Time between two attempts once the burst is spent.
+    interval: Duration,
+    /// How far ahead of now the schedule may run before attempts wait.
+    burst: Duration,
+    /// When the bucket is next empty (a tokio instant, so paused-clock tests can drive it).
+    tat: Mutex<Instant>,
+}
+
+impl ConnectRate {
+    /// `per_sec` attempts a second after a burst of `burst`.
+    pub(crate) fn new(per_sec: u32, burst: u32) -> ConnectRate {
+        let interval = Duration::from_secs(1) / per_sec.max(1);
+        ConnectRate {
+            interval,
+            burst: interval * burst.max(1),
+            tat: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Take a token now, or say how long until one is free. Nothing is reserved for a caller
+    /// that waits: an attempt given up while waiting (its login timed out) costs no token.
+    pub(crate) fn try_take(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut tat = crate::sync::lock(&self.tat);
+        let next = (*tat).max(now) + self.interval;
+        let ahead = next.saturating_duration_since(now);
+        if ahead > self.burst {
+            return Err(ahead - self.burst);
+        }
+        *tat = next;
+        Ok(())
+    }
+}
+
+/// The HTTPS connector, counting the connections it opens (for health) and bounding how fast it opens them.
 #[derive(Clone)]
 pub(crate) struct CountingConnector {
     inner: HttpsConnector<Dialer>,
     /// TLS connections established so far.
     pub(crate) opened: Arc<AtomicU64>,
+    /// The bound on new connections per second.
+    rate: Arc<ConnectRate>,
 }
 
 impl tower_service::Service<Uri> for CountingConnector {
@@ -190,10 +229,17 @@ impl tower_service::Service<Uri> for CountingConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
+        let rate = self.rate.clone();
+        let mut inner = self.inner.clone();
         let opened = self.opened.clone();
         Box::pin(async move {
-            let inner = connecting.await?;
+            // Meanwhile the pool hands a freed connection to the waiting request; this attempt
+            // then finishes in the background and joins the pool.
+            while let Err(wait) = rate.try_take() {
+                tracing::debug!("connect_rate reached: a new connection to Duo waits {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+            let inner = inner.call(uri).await?;
             opened.fetch_add(1, Ordering::Relaxed);
             Ok(Conn {
                 inner,
@@ -238,6 +284,7 @@ pub(crate) fn connector(
     noverify: bool,
     proxy: Option<ProxyUrl>,
     connect_timeout: Duration,
+    connect_rate: u32,
 ) -> Result<CountingConnector, ClientError> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -274,5 +321,33 @@ pub(crate) fn connector(
     Ok(CountingConnector {
         inner,
         opened: Arc::new(AtomicU64::new(0)),
+        // A burst as large as the rate: a quiet daemon opens what a login wave needs at once.
+        rate: Arc::new(ConnectRate::new(connect_rate, connect_rate)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectRate;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn connect_rate_allows_a_burst_then_a_steady_rate() {
+        let rate = ConnectRate::new(10, 3);
+        for _ in 0..3 {
+            assert_eq!(rate.try_take(), Ok(()));
+        }
+        // The fourth waits one interval; asking again reserves nothing.
+        assert_eq!(rate.try_take(), Err(Duration::from_millis(100)));
+        assert_eq!(rate.try_take(), Err(Duration::from_millis(100)));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(rate.try_take(), Ok(()));
+        assert_eq!(rate.try_take(), Err(Duration::from_millis(100)));
+        // After a quiet second the burst is back.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for _ in 0..3 {
+            assert_eq!(rate.try_take(), Ok(()));
+        }
+        assert!(rate.try_take().is_err());
+    }
 }

@@ -3,15 +3,19 @@
 //! Starts the mock Duo Auth API (real TLS, verified signatures), writes a 0600 config, starts the
 //! real `duo-authd`, then runs the real `duo-login` on your terminal: you see Duo's menu, pick
 //! push (1), the mock approves it after a moment, and the shim execs a command.
+//!
+//! It leaves nothing behind: the daemon is stopped and its temporary directory removed on every
+//! way out (the shim's exit, a timed-out login, an error), and on Linux the daemon also dies if
+//! the demo itself is killed.
 
 use std::io::IsTerminal;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use duo_authd_tests::harness::{self, DaemonOptions, DaemonProc};
 use duo_authd_tests::mock::{MockDuo, MockOptions};
 
-fn main() {
+fn main() -> ExitCode {
     let mock = match MockDuo::start(MockOptions {
         push_delay: Duration::from_millis(1500),
         ..MockOptions::default()
@@ -19,7 +23,7 @@ fn main() {
         Ok(m) => m,
         Err(e) => {
             eprintln!("demo: cannot start the mock Duo API: {e}");
-            std::process::exit(1);
+            return ExitCode::FAILURE;
         }
     };
     let root = harness::is_root();
@@ -39,8 +43,9 @@ fn main() {
         mock.ca_file().display()
     );
     println!(
-        "daemon       : {} serving {}",
+        "daemon       : {} (pid {}) serving {}",
         harness::bin("duo-authd").display(),
+        daemon.child.as_ref().map_or(0, |c| c.id()),
         daemon.socket.display()
     );
     println!(
@@ -75,11 +80,16 @@ fn main() {
         "-- mock: {} requests, {} TLS handshake(s), all signatures verified ({} bad)",
         s.requests, s.tls_handshakes, s.bad_signatures
     );
-    match status {
-        Ok(st) => std::process::exit(st.code().unwrap_or(1)),
+    let code = match status {
+        Ok(st) => u8::try_from(st.code().unwrap_or(1)).unwrap_or(1),
         Err(e) => {
             eprintln!("demo: cannot run duo-login: {e}");
-            std::process::exit(1);
+            1
         }
-    }
+    };
+    // Returning (not process::exit) runs the drop guards: the daemon is killed and reaped, its
+    // directory and the mock's are removed.
+    drop(daemon);
+    drop(mock);
+    ExitCode::from(code)
 }

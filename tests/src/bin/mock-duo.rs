@@ -2,17 +2,20 @@
 //!
 //! Prints one line `MOCK_READY host=localhost:PORT ca=/path/ca.pem ikey=... skey=...` once it listens, then
 //! serves until killed or until its stdin closes (so run it with a pipe on stdin, not `/dev/null`).
+//!
+//! Lines on stdin change it while it runs: `time-offset SECS` moves its clock, `down` / `up` make it
+//! unreachable and back. `--ca-dir DIR` keeps its CA in DIR, so a restarted mock is still trusted.
 
 #![forbid(unsafe_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use duo_authd_tests::mock::{MockDuo, MockOptions};
 
-const USAGE: &str = "usage: mock-duo [--port N] [--latency-ms N] [--push-delay-ms N]";
+const USAGE: &str = "usage: mock-duo [--port N] [--latency-ms N] [--push-delay-ms N] [--time-offset SECS] [--ca-dir DIR]";
 
 /// Parse the flags into options, or say which one is wrong.
 fn parse_args(args: impl Iterator<Item = String>) -> Result<MockOptions, String> {
@@ -25,6 +28,19 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<MockOptions, String>
         let value = args
             .next()
             .ok_or_else(|| format!("mock-duo: {flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--ca-dir" => {
+                opts.ca_dir = Some(value.into());
+                continue;
+            }
+            "--time-offset" => {
+                opts.time_offset = value.parse().map_err(|_| {
+                    format!("mock-duo: --time-offset: {value:?} is not a number of seconds")
+                })?;
+                continue;
+            }
+            _ => {}
+        }
         let num: u64 = value
             .parse()
             .map_err(|_| format!("mock-duo: {flag}: {value:?} is not a number\n{USAGE}"))?;
@@ -40,6 +56,32 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<MockOptions, String>
         }
     }
     Ok(opts)
+}
+
+/// Apply one control line read on stdin.
+fn control(mock: &MockDuo, line: &str) -> Result<(), String> {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next()) {
+        (None, _) => Ok(()),
+        (Some("time-offset"), Some(n)) => {
+            let secs = n
+                .parse()
+                .map_err(|_| format!("time-offset: {n:?} is not a number of seconds"))?;
+            mock.set_time_offset(secs);
+            Ok(())
+        }
+        (Some("down"), None) => {
+            mock.set_down(true);
+            Ok(())
+        }
+        (Some("up"), None) => {
+            mock.set_down(false);
+            Ok(())
+        }
+        _ => Err(format!(
+            "unknown control line {line:?} (time-offset SECS, down, up)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -68,9 +110,13 @@ fn main() -> ExitCode {
     );
     let _ = out.flush();
     drop(out);
-    let mut sink = [0u8; 1024];
-    let mut stdin = std::io::stdin().lock();
-    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        match control(&mock, &line) {
+            Ok(()) => eprintln!("mock-duo: {}", line.trim()),
+            Err(e) => eprintln!("mock-duo: {e}"),
+        }
+    }
     drop(mock);
     ExitCode::SUCCESS
 }
@@ -100,5 +146,9 @@ mod tests {
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "70000"]).is_err());
         assert!(parse(&["--bogus", "1"]).is_err());
+        let o = parse(&["--time-offset", "-600", "--ca-dir", "/tmp/ca"]).unwrap();
+        assert_eq!(o.time_offset, -600);
+        assert_eq!(o.ca_dir.as_deref(), Some(std::path::Path::new("/tmp/ca")));
+        assert!(parse(&["--time-offset", "ten"]).is_err());
     }
 }

@@ -1,7 +1,12 @@
-//! The mock's TLS identity, made fresh at every start: a CA (whose PEM the daemon gets as `cafile`) and a leaf
-//! certificate, good or deliberately broken, for the server.
+//! The mock's TLS identity: a CA (whose PEM the daemon gets as `cafile`) and a leaf certificate, good or
+//! deliberately broken, for the server. The CA is made fresh at every start, or kept in a directory
+//! (`MockOptions::ca_dir`) so that a mock restarted on it is still trusted by a daemon that read `ca.pem` before.
 
+use std::fs;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::sync::Arc;
 
 use rcgen::{
@@ -39,6 +44,15 @@ pub enum CertError {
     /// rustls refused the certificate or key.
     #[error("mock Duo: TLS server configuration rejected the test certificate: {0}")]
     Tls(#[from] rustls::Error),
+    /// The CA directory could not be read or written.
+    #[error("mock Duo: CA directory {path}: {source}")]
+    CaDir {
+        /// The file that failed.
+        path: String,
+        /// The OS's words.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The server side of TLS and the CA a client should trust.
@@ -65,9 +79,42 @@ fn leaf_params(names: &[&str], with_ip: bool) -> Result<CertificateParams, rcgen
     Ok(p)
 }
 
-/// Make the CA and the leaf of `kind`, and the rustls server configuration presenting it.
-pub(crate) fn make_identity(kind: CertKind) -> Result<ServerIdentity, CertError> {
-    let ca_key = KeyPair::generate()?;
+/// The CA key kept in `dir/ca.key` (made, with `dir/ca.pem`, when absent), or a fresh one without a directory.
+fn ca_key(dir: Option<&Path>) -> Result<(KeyPair, bool), CertError> {
+    let Some(dir) = dir else {
+        return Ok((KeyPair::generate()?, true));
+    };
+    let path = dir.join("ca.key");
+    let io_err = |source| CertError::CaDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match fs::read_to_string(&path) {
+        Ok(pem) => Ok((KeyPair::from_pem(&pem)?, false)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io_err)?;
+            let key = KeyPair::generate()?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_err)?;
+            io::Write::write_all(&mut f, key.serialize_pem().as_bytes()).map_err(io_err)?;
+            Ok((key, true))
+        }
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// Make (or, with `ca_dir`, reuse) the CA, the leaf of `kind`, and the rustls server configuration presenting it.
+/// With `ca_dir`, `ca.pem` there is written once: a restarted mock signs its new leaf with the same CA key and
+/// name, so a client still trusting the first `ca.pem` verifies it.
+pub(crate) fn make_identity(
+    kind: CertKind,
+    ca_dir: Option<&Path>,
+) -> Result<ServerIdentity, CertError> {
+    let (ca_key, fresh) = ca_key(ca_dir)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params
         .distinguished_name
@@ -114,9 +161,23 @@ pub(crate) fn make_identity(kind: CertKind) -> Result<ServerIdentity, CertError>
         .with_no_client_auth()
         .with_single_cert(vec![leaf_der], key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut ca_pem = ca.pem();
+    if let Some(dir) = ca_dir {
+        let path = dir.join("ca.pem");
+        let io_err = |source| CertError::CaDir {
+            path: path.display().to_string(),
+            source,
+        };
+        if fresh || !path.exists() {
+            fs::write(&path, &ca_pem).map_err(io_err)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).map_err(io_err)?;
+        } else {
+            ca_pem = fs::read_to_string(&path).map_err(io_err)?;
+        }
+    }
     Ok(ServerIdentity {
         config: Arc::new(config),
-        ca_pem: ca.pem(),
+        ca_pem,
     })
 }
 
@@ -134,7 +195,7 @@ mod tests {
             CertKind::CnOnly,
             CertKind::CaAsLeaf,
         ] {
-            let id = make_identity(kind).unwrap();
+            let id = make_identity(kind, None).unwrap();
             assert!(
                 id.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"),
                 "{kind:?}"

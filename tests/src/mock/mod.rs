@@ -22,7 +22,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -57,6 +57,9 @@ pub struct MockOptions {
     pub cert: CertKind,
     /// Where to listen (port 0: any free port).
     pub bind: SocketAddr,
+    /// Keep the CA (`ca.pem`, `ca.key`) in this directory and reuse it at the next start, so a test can
+    /// restart the mock while the daemon keeps verifying its certificate; `None`: a fresh CA in a temp dir.
+    pub ca_dir: Option<PathBuf>,
 }
 
 impl Default for MockOptions {
@@ -71,6 +74,7 @@ impl Default for MockOptions {
             max_skew: Duration::from_secs(300),
             cert: CertKind::Good,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ca_dir: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl std::fmt::Debug for MockOptions {
             .field("max_skew", &self.max_skew)
             .field("cert", &self.cert)
             .field("bind", &self.bind)
+            .field("ca_dir", &self.ca_dir)
             .finish()
     }
 }
@@ -147,6 +152,12 @@ pub(crate) struct Shared {
     pub opts: MockOptions,
     /// Current added latency, changed by `set_latency`.
     pub latency_nanos: AtomicU64,
+    /// Seconds added to the mock's clock now, changed by `set_time_offset` (starts at `opts.time_offset`).
+    pub time_offset: AtomicI64,
+    /// TLS connections open now (a gauge: `reset_stats` leaves it alone).
+    pub open_connections: AtomicU64,
+    /// The most TLS connections open at once since start or `reset_peak_connections`.
+    pub peak_connections: AtomicU64,
     /// HTTP status every endpoint answers with, 0 for none.
     pub fail_all: AtomicU32,
     /// True while the mock simulates an unreachable Duo.
@@ -158,9 +169,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The mock's clock, seconds since the epoch, with `time_offset` applied.
+    /// The mock's clock, seconds since the epoch, with the current time offset applied.
     pub(crate) fn now(&self) -> i64 {
-        dates::unix_now().saturating_add(self.opts.time_offset)
+        dates::unix_now().saturating_add(self.time_offset.load(Ordering::Relaxed))
     }
 }
 
@@ -176,25 +187,35 @@ pub struct MockDuo {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
-    /// Holds `ca_file`; removed on drop.
-    _dir: tempfile::TempDir,
+    /// Holds `ca_file` when there is no `ca_dir`; removed on drop.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl MockDuo {
     /// Make the certificates, bind, and start serving in a background thread.
     pub fn start(opts: MockOptions) -> io::Result<MockDuo> {
-        let identity = certs::make_identity(opts.cert).map_err(io::Error::other)?;
-        let dir = tempfile::Builder::new().prefix("mock-duo").tempdir()?;
-        // The daemon may run as another user: the CA certificate is public, let it read it.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
-        let ca_file = dir.path().join("ca.pem");
-        fs::write(&ca_file, &identity.ca_pem).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("mock Duo: writing {}: {e}", ca_file.display()),
-            )
-        })?;
-        fs::set_permissions(&ca_file, fs::Permissions::from_mode(0o644))?;
+        let identity =
+            certs::make_identity(opts.cert, opts.ca_dir.as_deref()).map_err(io::Error::other)?;
+        let (dir, ca_file) = match &opts.ca_dir {
+            // make_identity wrote (or kept) ca.pem there.
+            Some(d) => (None, d.join("ca.pem")),
+            None => {
+                let dir = tempfile::Builder::new().prefix("mock-duo").tempdir()?;
+                let ca_file = dir.path().join("ca.pem");
+                fs::write(&ca_file, &identity.ca_pem).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("mock Duo: writing {}: {e}", ca_file.display()),
+                    )
+                })?;
+                fs::set_permissions(&ca_file, fs::Permissions::from_mode(0o644))?;
+                (Some(dir), ca_file)
+            }
+        };
+        if let Some(parent) = ca_file.parent() {
+            // The daemon may run as another user: the CA certificate is public, let it read it.
+            fs::set_permissions(parent, fs::Permissions::from_mode(0o755))?;
+        }
 
         let std_listener = TcpListener::bind(opts.bind).map_err(|e| {
             io::Error::new(
@@ -216,6 +237,9 @@ impl MockDuo {
         let (down, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             latency_nanos: AtomicU64::new(duration_nanos(opts.latency)),
+            time_offset: AtomicI64::new(opts.time_offset),
+            open_connections: AtomicU64::new(0),
+            peak_connections: AtomicU64::new(0),
             opts,
             fail_all: AtomicU32::new(0),
             down,
@@ -283,6 +307,27 @@ impl MockDuo {
         self.shared
             .latency_nanos
             .store(duration_nanos(d), Ordering::Relaxed);
+    }
+
+    /// Move the mock's clock to `secs` off the real one, now (a VM resumed, NTP stepped at Duo or here).
+    pub fn set_time_offset(&self, secs: i64) {
+        self.shared.time_offset.store(secs, Ordering::Relaxed);
+    }
+
+    /// TLS connections open to the mock now.
+    pub fn open_connections(&self) -> u64 {
+        self.shared.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// The most TLS connections open at once since start or the last reset.
+    pub fn peak_connections(&self) -> u64 {
+        self.shared.peak_connections.load(Ordering::Relaxed)
+    }
+
+    /// Start counting the peak again from the connections open now.
+    pub fn reset_peak_connections(&self) {
+        let now = self.open_connections();
+        self.shared.peak_connections.store(now, Ordering::Relaxed);
     }
 
     /// Stop serving now (the same as dropping it).

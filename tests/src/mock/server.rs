@@ -74,6 +74,7 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
         _ => return,
     };
     lock(&shared.stats).tls_handshakes += 1;
+    let _open = OpenGauge::new(&shared);
     let mut down = shared.down.subscribe();
     let sh = shared.clone();
     let service = service_fn(move |req| {
@@ -99,6 +100,23 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
                 closing = true;
             }
         }
+    }
+}
+
+/// Counts one open TLS connection in `Shared::open_connections` while it lives.
+struct OpenGauge<'a>(&'a Shared);
+
+impl<'a> OpenGauge<'a> {
+    fn new(sh: &'a Shared) -> Self {
+        let now = sh.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
+        sh.peak_connections.fetch_max(now, Ordering::Relaxed);
+        OpenGauge(sh)
+    }
+}
+
+impl Drop for OpenGauge<'_> {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -8,6 +8,7 @@ mod integrity;
 mod lifecycle;
 mod migration;
 mod parity;
+mod reliability;
 mod scenarios;
 mod security;
 mod service;

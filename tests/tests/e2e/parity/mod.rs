@@ -55,31 +55,13 @@ fn sys(args: &[&str]) -> bool {
     false
 }
 
-/// Whether `getent DB NAME` finds an entry.
-fn exists(db: &str, name: &str) -> bool {
-    Command::new("getent")
-        .args([db, name])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// A local group, created if missing.
 fn ensure_group(name: &str) {
-    if !exists("group", name) {
-        assert!(
-            sys(&["groupadd", name]) || exists("group", name),
-            "groupadd {name} failed"
-        );
-    }
+    assert!(harness::ensure_group(name), "groupadd {name} failed");
 }
 
 /// A local user with shell /bin/sh, created if missing; returns (uid, gid).
 fn ensure_local_user(name: &str) -> (u32, u32) {
-    if !exists("passwd", name) {
-        let _ = sys(&["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", name]);
-    }
     harness::ensure_user(name).unwrap_or_else(|| panic!("could not create the test user {name}"))
 }
 
