@@ -253,7 +253,7 @@ pub fn parse(response: &Value, username: &str) -> Result<Preauth, ResponseError>
         }
         other => Err(ResponseError::preauth(format!(
             "unknown result '{}'",
-            sanitize(other)
+            duo_authd_proto::one_line(other)
         ))),
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::common::*;
 use crate::require_root;
+use duo_authd_tests::mock::FORGED_LINE;
 
 /// A headless root login for Duo user `user` with the shim's `--failmode safe`.
 fn login_safe(d: &DaemonProc, user: &str) -> std::process::Output {
@@ -31,4 +32,33 @@ fn a_preauth_that_answered_auth_never_fails_open() {
         1
     );
     assert!(mock.stats().auth_by_user.is_empty());
+}
+
+#[test]
+fn a_duo_message_cannot_forge_a_daemon_log_line() {
+    require_root!();
+    // Finding A2: Duo's `message` (stat: FAIL, HTTP 4xx) went into the daemon's own
+    // "Duo request failed: ..." line unescaped, so a line break in it started a new log line
+    // (journald and SMF logs split stderr on newlines) that read like an audit line.
+    let (_mock, d) = setup(DaemonOptions::default());
+    let o = login_safe(&d, "forge-log-user");
+    assert_denied(&o, &d);
+    let log = d.log_text();
+    for line in log.lines() {
+        assert!(
+            !line.trim_start().starts_with("Successful Duo login"),
+            "a forged line in the daemon log: {line:?}\n{log}"
+        );
+        assert_ne!(line.trim(), FORGED_LINE, "{log}");
+        assert!(
+            !line.contains('\r'),
+            "a carriage return in the log: {line:?}"
+        );
+    }
+    // The text is still there, escaped, inside the one line that reports it.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Duo request failed") && l.contains("FORGED")),
+        "{log}"
+    );
 }
