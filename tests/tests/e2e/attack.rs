@@ -62,3 +62,50 @@ fn a_duo_message_cannot_forge_a_daemon_log_line() {
         "{log}"
     );
 }
+
+#[test]
+fn a_queue_for_our_own_duo_connections_is_not_duo_unreachable() {
+    require_root!();
+    // Finding A3: every request to Duo waits for one of `max_concurrent_requests` permits, and
+    // that wait counted against the request's timeout. Logins long-polling /auth_status hold
+    // permits, so once they held all of them (256 pending pushes by default, here 1) the next
+    // user's preauth waited, timed out as "Duo did not answer" and `failmode = safe` let that
+    // user in with no second factor, though Duo was up and had not been asked.
+    let mock = MockDuo::start(MockOptions {
+        push_delay: std::time::Duration::from_secs(12),
+        ..MockOptions::default()
+    })
+    .expect("mock starts");
+    let d = DaemonProc::start(
+        &mock,
+        DaemonOptions::default()
+            .top("https_timeout = 2")
+            .authd("max_concurrent_requests = 1"),
+    );
+    // Someone else's login, waiting on a push: its long poll holds the only permit.
+    let mut holder = d.shim();
+    holder.args(["-f", "push-user", "true"]);
+    let mut holder = holder
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("shim");
+    assert!(
+        wait_for(T, || mock
+            .stats()
+            .by_path
+            .contains_key("/auth/v2/auth_status")),
+        "the first login never polled: {}",
+        d.log_text()
+    );
+    // The victim: a password is all the attacker has; Duo would deny the push.
+    let o = login_safe(&d, "push-deny-user");
+    assert_denied(&o, &d);
+    assert!(
+        lines_with(&d, &["Failsafe Duo login"]).is_empty(),
+        "{}",
+        d.log_text()
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
