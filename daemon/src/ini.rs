@@ -13,13 +13,12 @@ use toml::{Table, Value};
 /// Why an INI file could not be read; the message names the line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IniError {
-    /// A line that is neither a section, a comment nor `name = value`.
-    #[error("line {line}: cannot parse '{text}' (expected name = value)")]
+    /// A line that is neither a section, a comment nor `name = value`. Its text is never
+    /// repeated: a mistyped `skey` line (`skey XXXX`, `= XXXX`, the value alone) is the secret.
+    #[error("line {line}: cannot parse the line (expected name = value; its text is not shown, as it may hold a secret key)")]
     Syntax {
         /// 1-based line number.
         line: usize,
-        /// The offending line, trimmed.
-        text: String,
     },
     /// A key login_duo does not know.
     #[error("line {line}: unknown login_duo option '{key}'")]
@@ -116,26 +115,17 @@ pub fn convert(text: &str) -> Result<Converted, IniError> {
         }
         if t.starts_with('[') {
             if !t.ends_with(']') {
-                return Err(IniError::Syntax {
-                    line,
-                    text: t.to_string(),
-                });
+                return Err(IniError::Syntax { line });
             }
             continue;
         }
         let Some(pos) = t.find(['=', ':']) else {
-            return Err(IniError::Syntax {
-                line,
-                text: t.to_string(),
-            });
+            return Err(IniError::Syntax { line });
         };
         let key = t[..pos].trim();
         let value = strip_inline_comment(t[pos + 1..].trim());
         if key.is_empty() {
-            return Err(IniError::Syntax {
-                line,
-                text: t.to_string(),
-            });
+            return Err(IniError::Syntax { line });
         }
         match key {
             "gecos_parsed" => {
@@ -273,6 +263,25 @@ gecos_parsed = yes
             convert("prompts = many\n"),
             Err(IniError::Invalid { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_mistyped_skey_line_is_never_repeated() {
+        // Attacker: a local user reads the reload error (`duo-authd health` is open to every
+        // user) or the log after the admin mistypes the skey line of a login_duo.conf.
+        let secret = "yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo";
+        for line in [
+            format!("skey {secret}"),
+            format!("= {secret}"),
+            secret.to_string(),
+            format!("[{secret}"),
+        ] {
+            let e = convert(&format!("[duo]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains(&secret[..8]), "{line}: {e}");
+            assert!(e.starts_with("line 2:"), "{e}");
+        }
     }
 
     #[test]
