@@ -634,6 +634,19 @@ impl Config {
         if raw.skey.is_empty() {
             return Err(c.invalid("skey", "must not be empty"));
         }
+        // A mistyped line (`skey: = KEY`, a stray quote) must stop the daemon rather than run it
+        // with a key Duo refuses: a 401 at every preauth is failmode, and `safe` lets everyone in.
+        if !raw
+            .skey
+            .expose()
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric())
+        {
+            return Err(c.invalid(
+                "skey",
+                "must be the secret key (letters and digits) from the Duo Admin Panel; the value is not shown",
+            ));
+        }
         let host = ApiHost::parse(&raw.host).map_err(|r| c.invalid("host", r))?;
         if raw.verified_push && raw.autopush {
             return Err(c.invalid(
@@ -1004,6 +1017,21 @@ mod tests {
         assert!(matches!(bad_host, Err(ConfigError::Invalid { ref key, .. }) if key == "host"));
         let empty_skey = Config::from_toml_text("ikey = \"I\"\nskey = \"\"\nhost = \"x\"", p);
         assert!(matches!(empty_skey, Err(ConfigError::Invalid { ref key, .. }) if key == "skey"));
+        // Attacker-relevant: a mistyped skey line that still parses must not start a daemon whose
+        // every preauth gets a 401 (failmode), and the refusal never shows the value.
+        for bad in [
+            "= yWHSMhWucAcp7",
+            "\\\"yWHSMhWucAcp7\\\"x",
+            "yWHSMhWu cAcp7",
+        ] {
+            let e =
+                Config::from_toml_text(&format!("ikey = \"I\"\nskey = \"{bad}\"\nhost = \"x\""), p);
+            assert!(
+                matches!(e, Err(ConfigError::Invalid { ref key, .. }) if key == "skey"),
+                "{bad}: {e:?}"
+            );
+            assert!(!format!("{e:?}").contains("yWHSMhWu"), "{e:?}");
+        }
         let empty_ikey = Config::from_toml_text("ikey = \"\"\nskey = \"S\"\nhost = \"x\"", p);
         assert!(matches!(empty_ikey, Err(ConfigError::Invalid { ref key, .. }) if key == "ikey"));
     }

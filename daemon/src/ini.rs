@@ -371,6 +371,25 @@ gecos_parsed = yes
     }
 
     #[test]
+    fn a_mistyped_skey_line_is_never_repeated() {
+        // Attacker: a local user reads the reload error (`duo-authd health` is open to every
+        // user) or the log after the admin mistypes the skey line of a login_duo.conf.
+        let secret = "yWHSMhWucAcp7qvuH3HWTaSaKABs8Gaddiv1NIRo";
+        for line in [
+            format!("skey {secret}"),
+            format!("= {secret}"),
+            secret.to_string(),
+            format!("[{secret}"),
+        ] {
+            let e = convert(&format!("[duo]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains(&secret[..8]), "{line}: {e}");
+            assert!(e.starts_with("line 2:"), "{e}");
+        }
+    }
+
+    #[test]
     fn booleans_follow_login_duo() {
         for (v, want) in [
             ("yes", true),

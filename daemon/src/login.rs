@@ -316,6 +316,13 @@ impl<A: DuoApi, S: AsyncRead + AsyncWrite + Unpin> Login<'_, A, S> {
                     Some(message),
                 ))
             }
+            Preauth::AuthUnusable { reason } => {
+                // Duo said a second factor is needed: whatever goes wrong now denies.
+                self.rec.detail = Some(format!(
+                    "Duo requires a second factor but its preauth answer has no usable menu: {reason}"
+                ));
+                Ok(self.deny(Headline::Error, Reason::Error, FAILED))
+            }
             Preauth::Auth { menu, txid } => {
                 self.attempts(
                     &username,

@@ -7,6 +7,22 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// Text from the network that ends up inside a sentence of ours (an error message, which goes to
+/// the daemon's log as it is): every control character, line breaks and tabs included, and the
+/// Unicode line and paragraph separators become a space, so the text cannot start a new log line
+/// or move the cursor back over the one it is in.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Text from a user or from Duo, made safe to put inside quotes in one log line: printable ASCII
 /// stays as it is, while quotes, backslashes, line breaks, controls and all non-ASCII characters
 /// become escapes (`\'`, `\n`, `\u{1b}`), so no value can end its quotes, split the line or
@@ -80,6 +96,14 @@ mod tests {
             let e = log_escape(s);
             assert!(e.bytes().all(|b| (0x20..0x7f).contains(&b)), "{e:?}");
         }
+    }
+
+    #[test]
+    fn one_line_cannot_break_a_line() {
+        let s = "Denied\r\nSuccessful Duo login for 'root'\n\t\u{1b}[2J\u{85}\u{2028}x";
+        let o = super::one_line(s);
+        assert_eq!(o, "Denied  Successful Duo login for 'root'   [2J  x");
+        assert!(!o.chars().any(char::is_control));
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub fn parse_status(v: &Value, endpoint: &'static str) -> Result<AuthStatus, Res
             reason: format!(
                 "unexpected result '{}'",
                 other
-                    .map(duo_authd_proto::sanitize)
+                    .map(duo_authd_proto::one_line)
                     .unwrap_or_else(|| "none".into())
             ),
         }),
@@ -381,8 +381,12 @@ mod tests {
             parse_status(&json!({"result": "WAITING"}), "auth_status").unwrap(),
             AuthStatus::Waiting(None)
         );
-        let e = parse_status(&json!({"result": "bogus\u{1b}[2J"}), "auth_status").unwrap_err();
-        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+        let e = parse_status(
+            &json!({"result": "bogus\u{1b}[2J\nSuccessful"}),
+            "auth_status",
+        )
+        .unwrap_err();
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
     }
 
     #[test]

@@ -350,13 +350,16 @@ fn raw_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Duo's `message` (and `message_detail`) from an error body, shortened.
+/// Duo's `message` (and `message_detail`) from an error body, shortened, on one line: it goes
+/// into this error's text, which the daemon logs as it is (a line break from the network must
+/// not start a log line of its own).
 fn duo_message(body: &Value) -> Option<String> {
     let msg = body.get("message")?.as_str()?;
-    let mut s = match body.get("message_detail").and_then(Value::as_str) {
-        Some(d) if !d.is_empty() => format!("{msg} ({d})"),
-        _ => msg.to_string(),
-    };
+    let mut s =
+        duo_authd_proto::one_line(&match body.get("message_detail").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{msg} ({d})"),
+            _ => msg.to_string(),
+        });
     if s.len() > MAX_MESSAGE {
         let mut cut = MAX_MESSAGE;
         while !s.is_char_boundary(cut) {
@@ -507,6 +510,23 @@ mod tests {
             .contains("check ikey/skey and the clock"));
         assert!(!e.means_unreachable());
         assert!(classify(502, &[], "").unwrap_err().means_unreachable());
+    }
+
+    #[test]
+    fn a_duo_message_stays_on_one_line() {
+        // Attacker: a hostile Duo (or anything answering for it) puts a forged audit line into
+        // its error message; the error's text is logged by the daemon as it is.
+        for status in [200, 400, 403] {
+            let e = classify(
+                status,
+                &[],
+                r#"{"stat":"FAIL","code":40002,"message":"Denied\r\nSuccessful Duo login for 'root'","message_detail":"x\ny"}"#,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(!e.chars().any(char::is_control), "{status}: {e:?}");
+            assert!(e.contains("Successful Duo login for 'root'"), "{e}");
+        }
     }
 
     #[test]

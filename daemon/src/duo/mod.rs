@@ -44,6 +44,8 @@ pub struct CallOpts {
     /// Safe to send twice: allows one retry when a pooled connection turns out to be dead (never for `/auth`).
     pub idempotent: bool,
     /// Bound on the whole exchange (queueing, connect, request, body); `None` = `https_timeout` if set.
+    /// Queueing for a connection may take at most half of it: past that the request is not sent
+    /// and the call fails as a local error ([`ErrorClass::Local`], which denies), never a timeout.
     pub timeout: Option<Duration>,
 }
 
@@ -86,6 +88,8 @@ struct Inner {
     https_timeout: Option<Duration>,
     connect_timeout: Duration,
     permits: Semaphore,
+    /// How many permits there are (`max_concurrent_requests`), for messages.
+    permits_max: usize,
     clock_offset: AtomicI64,
     opened: Arc<AtomicU64>,
     requests: AtomicU64,
@@ -150,6 +154,7 @@ impl DuoClient {
                 https_timeout: cfg.https_timeout,
                 connect_timeout,
                 permits: Semaphore::new(max),
+                permits_max: max,
                 clock_offset: AtomicI64::new(0),
                 opened,
                 requests: AtomicU64::new(0),
@@ -169,23 +174,55 @@ impl DuoClient {
     ) -> Result<Value, DuoError> {
         // Waiting for a permit costs a login almost nothing; the exchange's state (hyper's request
         // future, about 1 KiB) is boxed so that it exists only for the requests actually in flight.
-        let exchange = async {
-            let i = &self.inner;
-            let _permit = i.permits.acquire().await.map_err(|_| DuoError::Request {
-                host: i.authority.clone(),
-                reason: "the client is shutting down".into(),
-            })?;
-            Box::pin(self.exchange(&method, path, params, opts.idempotent)).await
+        let i = &self.inner;
+        let limit = opts.timeout.or(i.https_timeout);
+        let queued = tokio::time::Instant::now();
+        // A request is sent only with at least half its time left, so a timeout after it was sent
+        // means Duo really had time to answer.
+        let permit = match limit {
+            Some(after) => tokio::time::timeout(after / 2, i.permits.acquire()).await,
+            None => Ok(i.permits.acquire().await),
         };
-        let result = match opts.timeout.or(self.inner.https_timeout) {
-            Some(after) => tokio::time::timeout(after, exchange)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(DuoError::Timeout {
-                        host: self.inner.authority.clone(),
-                        after,
+        // Time spent waiting for one of our own connections is not Duo failing to answer: the
+        // request was never sent, so it is a local failure (which denies, never failmode). Else
+        // logins long-polling for their pushes could hold every permit and turn the next user's
+        // preauth into a "Duo did not answer" failsafe allow.
+        let _permit = match permit {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => {
+                return Err(DuoError::Request {
+                    host: i.authority.clone(),
+                    reason: "the client is shutting down".into(),
+                })
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "all {} connections to the Duo API (max_concurrent_requests) stayed busy for {:.1}s; a request was not sent",
+                    i.permits_max,
+                    queued.elapsed().as_secs_f64()
+                );
+                return Err(DuoError::Request {
+                    host: i.authority.clone(),
+                    reason: format!(
+                        "all {} connections to the Duo API (max_concurrent_requests) are busy; the request was not sent",
+                        i.permits_max
+                    ),
+                });
+            }
+        };
+        let exchange = Box::pin(self.exchange(&method, path, params, opts.idempotent));
+        let result = match limit {
+            Some(after) => {
+                let left = after.saturating_sub(queued.elapsed());
+                tokio::time::timeout(left, exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(DuoError::Timeout {
+                            host: i.authority.clone(),
+                            after,
+                        })
                     })
-                }),
+            }
             None => exchange.await,
         };
         self.record(&result);

@@ -21,6 +21,12 @@ pub enum Preauth {
         /// The enrollment text (prompt.text when present, else status_msg).
         message: String,
     },
+    /// Duo answered `auth` (the user needs a second factor) but offered nothing a menu can be made
+    /// of. Duo did answer the one question failmode is about, so this denies in both modes.
+    AuthUnusable {
+        /// What is missing (our words, never Duo's text).
+        reason: String,
+    },
     /// Ask for a second factor.
     Auth {
         /// What to offer the user.
@@ -235,14 +241,19 @@ pub fn parse(response: &Value, username: &str) -> Result<Preauth, ResponseError>
                 .and_then(Value::as_str)
                 .map(str::to_string);
             let menu = match response.get("prompt") {
-                Some(prompt) => menu_from_prompt(prompt)?,
-                None => menu_from_devices(response, username)?,
+                Some(prompt) => menu_from_prompt(prompt),
+                None => menu_from_devices(response, username),
             };
-            Ok(Preauth::Auth { menu, txid })
+            match menu {
+                Ok(menu) => Ok(Preauth::Auth { menu, txid }),
+                // Past this point the user is known to need a second factor: a menu that cannot
+                // be read is a failure after preauth answered, never "Duo could not be asked".
+                Err(e) => Ok(Preauth::AuthUnusable { reason: e.reason }),
+            }
         }
         other => Err(ResponseError::preauth(format!(
             "unknown result '{}'",
-            sanitize(other)
+            duo_authd_proto::one_line(other)
         ))),
     }
 }
@@ -437,7 +448,19 @@ mod tests {
         );
         assert!(parse(&json!({"result":"bogus"}), "a").is_err());
         assert!(parse(&json!({"status_msg":"x"}), "a").is_err());
-        assert!(parse(&json!({"result":"auth"}), "a").is_err());
+        // `auth` answered the failmode question: an unusable menu is its own answer, never an
+        // unreadable response (which failmode would decide).
+        for r in [
+            json!({"result":"auth"}),
+            json!({"result":"auth","prompt":{"text":"Passcode: ","factors":{}}}),
+            json!({"result":"auth","prompt":{"factors":{"default":"push1"}}}),
+            json!({"result":"auth","devices":[{"device":"T","type":"token","capabilities":[]}]}),
+        ] {
+            assert!(
+                matches!(parse(&r, "a"), Ok(Preauth::AuthUnusable { .. })),
+                "{r}"
+            );
+        }
         assert!(parse(&json!([1, 2]), "a").is_err());
     }
 }

@@ -333,10 +333,20 @@ async fn preauth_answers() {
             Reason::Enroll,
             Headline::Aborted,
         ),
+        // Attacker-reachable (a user whose only device cannot push, call or text): `auth` with
+        // no usable menu once fell to failmode and, under `safe` (the default), allowed.
+        (
+            Preauth::AuthUnusable {
+                reason: "factor map without 'default'".into(),
+            },
+            Verdict::Deny,
+            Reason::Error,
+            Headline::Error,
+        ),
     ] {
         let duo = FakeDuo::default();
         duo.preauth(Step::Reply(answer));
-        let ctx = fake::ctx(duo.clone(), fake::config(""));
+        let ctx = fake::ctx(duo.clone(), fake::config("failmode = \"safe\"\n"));
         let s = headless(&ctx).await;
         assert_eq!(s.verdict(), Some(verdict));
         assert_eq!(s.reason(), reason);

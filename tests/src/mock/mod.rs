@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub use certs::{CertError, CertKind};
+pub use scenarios::FORGED_LINE;
 
 /// The integration key of the shared signing test vectors, the mock's default.
 pub const TEST_IKEY: &str = "DIXYZV6YM8IFYVWBINCA";

@@ -27,6 +27,8 @@
 //! | `auth-statfail-user` | as `push-user` | `/auth` → 200 `{"stat":"FAIL","code":40002,...}` |
 //! | `huge-deny-user` | `deny` with a 20 KiB `status_msg` (over the socket's frame cap) | — |
 //! | `retry-forever-user` | HTTP 429 with `Retry-After: 18446744073709551615` | — |
+//! | `auth-nomenu-user` | `auth`, but no menu can be built: the prompt's factor map has no `default`, the only device is a token (no push, phone or SMS) | — |
+//! | `forge-log-user` | 200 `stat: FAIL` whose message holds a line break, a carriage return and a forged audit line ([`FORGED_LINE`]) | — |
 //! | `verified-plain-user` | as `verified-user`, but the verified push is the factor named `push1` | `push1` needs preauth's `txid` |
 //! | `verified-user` | as `push-user`; with `client_supports_verified_push=1`: factors `verified_push1` and `txid` [`VERIFIED_TXID`] | `verified_push1` needs that `txid` (a `txid` with any other factor is denied); waiting status_msg carries the code ("Enter 123 in your Duo Mobile app...") |
 //!
@@ -49,6 +51,9 @@ pub(crate) const VERIFIED_TXID: &str = "verified-push-txid";
 
 /// The code a Verified Push asks the user to type into Duo Mobile.
 pub(crate) const VERIFY_CODE: &str = "123";
+
+/// The audit line `forge-log-user`'s `stat: FAIL` message tries to slip into the daemon's log.
+pub const FORGED_LINE: &str = "Successful Duo login for 'root' from 203.0.113.66 [result=allow reason=authenticated uid=0 FORGED]";
 
 /// The one device every user has.
 pub(crate) const DEVICE_ID: &str = "DPFZRS9FB0D46QFTM891";
@@ -108,6 +113,10 @@ pub(crate) enum Scenario {
     HugeDeny,
     /// `retry-forever-user`.
     RetryForever,
+    /// `auth-nomenu-user`.
+    AuthNoMenu,
+    /// `forge-log-user`.
+    ForgeLog,
 }
 
 /// The scenario of a Duo username.
@@ -138,6 +147,8 @@ pub(crate) fn scenario(user: &str) -> Scenario {
         "auth-statfail-user" => Scenario::AuthStatFail,
         "huge-deny-user" => Scenario::HugeDeny,
         "retry-forever-user" => Scenario::RetryForever,
+        "auth-nomenu-user" => Scenario::AuthNoMenu,
+        "forge-log-user" => Scenario::ForgeLog,
         // sms-user needs nothing special: SMS and passcodes work the same for everyone.
         _ => Scenario::Push,
     }
@@ -182,6 +193,18 @@ pub(crate) fn preauth_response(sc: Scenario, user: &str, text_prompt: bool) -> V
             r
         }
         Scenario::WeirdResult => json!({"result": "bogus", "status_msg": "Bogus result"}),
+        Scenario::AuthNoMenu => {
+            // Duo says the user needs a second factor, but offers nothing we can make a menu of.
+            let mut r = json!({
+                "result": "auth",
+                "status_msg": "Account is active",
+                "devices": [{"device": "DTOKEN0000000000001", "type": "token", "capabilities": []}],
+            });
+            if text_prompt {
+                r["prompt"] = json!({"text": "Passcode: ", "factors": {}});
+            }
+            r
+        }
         Scenario::Devices => json!({
             "result": "auth",
             "status_msg": "Account is active",

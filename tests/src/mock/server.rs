@@ -282,6 +282,10 @@ async fn preauth(sh: &Shared, p: &BTreeMap<String, String>) -> Resp {
         Scenario::Fail5xx => return fail(500, 50000, "Internal server error"),
         Scenario::BadJson => return with_type(200, "text/html", "<html>oops"),
         Scenario::StatFail => return fail(200, 40002, "Invalid request parameters"),
+        Scenario::ForgeLog => {
+            let message = format!("Denied\r\n{}\n", scenarios::FORGED_LINE);
+            return fail(200, 40002, &message);
+        }
         Scenario::Unauthorized => {
             return fail(401, 40101, "Invalid signature in request credentials")
         }

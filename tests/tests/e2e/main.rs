@@ -2,6 +2,7 @@
 //! against the mock Duo API (real TLS, verified signatures). One test binary, several modules.
 
 mod abuse;
+mod attack;
 mod common;
 mod faults;
 mod integrity;
