@@ -7,6 +7,7 @@ mod faults;
 mod integrity;
 mod lifecycle;
 mod migration;
+mod pam;
 mod parity;
 mod scenarios;
 mod security;
