@@ -91,6 +91,9 @@ pub fn converse<S: Read + Write>(
         Ok(_) => return Outcome::Failed("unexpected reply to the handshake".into()),
         Err(e) => return Outcome::Failed(format!("handshake failed: {e}")),
     }
+    // Whether this attempt has already stopped the user with a must-see prompt: one is enough to
+    // carry the code; the attempt's later must-see lines ("Success. Logging you in...") go as info.
+    let mut stopped = false;
     loop {
         let msg = match read_frame::<_, ServerMsg>(sock) {
             Ok(m) => m,
@@ -108,9 +111,11 @@ pub fn converse<S: Read + Write>(
                 };
                 let text = sanitize(&text);
                 let shown = match kind {
-                    StatusKind::MustSee if display.mustsee_as_prompt => c
-                        .prompt(&format!("{text}\n{PRESS_ENTER}"), true)
-                        .map(|_| ()),
+                    StatusKind::MustSee if display.mustsee_as_prompt && !stopped => {
+                        stopped = true;
+                        c.prompt(&format!("{text}\n{PRESS_ENTER}"), true)
+                            .map(|_| ())
+                    }
                     StatusKind::MustSee => c.show(&text, false),
                     // sshd holds info lines back until the next prompt: progress there would
                     // arrive stale, after the login, so (as pam_duo does for sshd) it is dropped.
@@ -126,6 +131,7 @@ pub fn converse<S: Read + Write>(
                     "prompt (echo {})",
                     if echo { "on" } else { "off" }
                 ));
+                stopped = false;
                 let answer = match conv.as_deref_mut() {
                     Some(c) => match c.prompt(&sanitize(&text), echo) {
                         Ok(a) => a,

@@ -189,6 +189,11 @@ fn sshd_gets_the_code_as_a_prompt_and_no_stale_progress() {
     let (m, h) = daemon(|d, _| {
         write_frame(d, &status("Pushed a login request", StatusKind::Progress)).unwrap();
         write_frame(d, &status("Enter 123 in Duo Mobile", StatusKind::MustSee)).unwrap();
+        write_frame(
+            d,
+            &status("Success. Logging you in...", StatusKind::MustSee),
+        )
+        .unwrap();
         write_frame(d, &decision(Verdict::Allow, Reason::Authenticated, None)).unwrap();
     });
     let mut c = script(&[""]);
@@ -196,10 +201,10 @@ fn sshd_gets_the_code_as_a_prompt_and_no_stale_progress() {
     assert_eq!(out, Outcome::Decided(Verdict::Allow, Reason::Authenticated));
     assert_eq!(
         c.said,
-        [Said::Prompt(
-            format!("Enter 123 in Duo Mobile\n{PRESS_ENTER}"),
-            true
-        )]
+        [
+            Said::Prompt(format!("Enter 123 in Duo Mobile\n{PRESS_ENTER}"), true),
+            Said::Info("Success. Logging you in...".into()),
+        ]
     );
     h.join().unwrap();
 }

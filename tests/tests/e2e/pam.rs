@@ -365,3 +365,306 @@ fn garbage_and_hang_ups_deny_without_hurting_the_host() {
         assert_pam_refused(&o, "Error in service module");
     }
 }
+
+/// Whether a real sshd, ssh and sudo are installed (.ci/run installs them).
+fn have_sshd_and_sudo() -> bool {
+    let ok = [
+        "/usr/sbin/sshd",
+        "/usr/bin/ssh",
+        "/usr/bin/ssh-keygen",
+        "/usr/bin/sudo",
+    ]
+    .iter()
+    .all(|p| Path::new(p).exists());
+    if !ok {
+        eprintln!("pam: SKIPPED: sshd, ssh or sudo is not installed");
+    }
+    ok
+}
+
+/// A daemon with Verified Push on, and a mock whose pushes wait long enough to read the code.
+fn verified_setup() -> (MockDuo, DaemonProc) {
+    let mock = MockDuo::start(MockOptions {
+        push_delay: Duration::from_secs(2),
+        ..MockOptions::default()
+    })
+    .unwrap();
+    let d = DaemonProc::start(&mock, DaemonOptions::default().top("verified_push = true"));
+    (mock, d)
+}
+
+/// A running sshd, killed on drop.
+struct Sshd {
+    /// The process.
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    port: u16,
+    /// Holds keys, config and log.
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sshd {
+    /// sshd on a free port, publickey then keyboard-interactive through the PAM stack `stack`
+    /// (pam_wrapper's service directory, so the system's /etc/pam.d/sshd is not used).
+    fn start(stack: &Stack) -> Sshd {
+        let dir = tempfile::Builder::new()
+            .prefix("duo-pam-sshd")
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir_all("/run/sshd").unwrap();
+        for key in ["hostkey", "clientkey"] {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(key))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ssh-keygen failed");
+        }
+        fs::copy(
+            dir.path().join("clientkey.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        fs::set_permissions(
+            dir.path().join("authorized_keys"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM yes\n\
+             PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes\n\
+             AuthenticationMethods publickey,keyboard-interactive\nPermitRootLogin no\nLogLevel DEBUG1\n"
+        );
+        fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let log = fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(dir.path().join("sshd_config"))
+            .env("LD_PRELOAD", wrapper_lib().unwrap_or_default())
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", stack.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let s = Sshd { child, port, dir };
+        let up = wait_for(T, || {
+            std::net::TcpStream::connect(("127.0.0.1", s.port)).is_ok()
+        });
+        assert!(up, "sshd did not start:\n{}", s.log());
+        s
+    }
+
+    /// sshd's stderr so far.
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// `ssh USER@127.0.0.1 echo LOGGED-IN` with the client key, on a pty.
+    fn ssh(&self, user: &str) -> PtySession {
+        self.ssh_tries(user, 3)
+    }
+
+    /// As [`Sshd::ssh`], giving up after `tries` keyboard-interactive rounds.
+    fn ssh_tries(&self, user: &str, tries: u32) -> PtySession {
+        let mut c = Command::new("ssh");
+        c.args(["-p", &self.port.to_string(), "-i"])
+            .arg(self.dir.path().join("clientkey"))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "PreferredAuthentications=publickey,keyboard-interactive",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                &format!("NumberOfPasswordPrompts={tries}"),
+                &format!("{user}@127.0.0.1"),
+                "echo",
+                "LOGGED-IN",
+            ]);
+        PtySession::spawn(c).expect("pty spawn")
+    }
+}
+
+#[test]
+fn sshd_keyboard_interactive_shows_the_verified_push_code_as_a_prompt() {
+    require_root!();
+    if !have_pam_tools() || !have_sshd_and_sudo() {
+        return;
+    }
+    let (_mock, d) = verified_setup();
+    // The mock picks its scenario by user name, so the local account is named after it.
+    local_user("verified-user");
+    let stack = Stack::for_daemon(&d, "sshd", "");
+    let sshd = Sshd::start(&stack);
+    let mut s = sshd.ssh("verified-user");
+    let diag = |s: &PtySession| {
+        format!(
+            "client:\n{}\nsshd:\n{}\ndaemon:\n{}",
+            s.output(),
+            sshd.log(),
+            d.log_text()
+        )
+    };
+    if let Err(e) = s.expect("Passcode or option", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    s.send_line("1").unwrap();
+    // Without the prompt, sshd would hold this line back until after the login: the user could
+    // never type the code into Duo Mobile.
+    if let Err(e) = s.expect("Enter 123 in your Duo Mobile app", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    s.expect("Press Enter", T).unwrap();
+    s.send_line("").unwrap();
+    if let Err(e) = s.expect("LOGGED-IN", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    assert_eq!(s.wait(T).unwrap(), 0, "{}", diag(&s));
+    let lines = lines_with(&d, &["Successful Duo login for 'verified-user'"]);
+    assert!(
+        lines.iter().any(|l| l.contains("service=\"sshd\"")),
+        "{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn sshd_keyboard_interactive_denies_a_denied_push() {
+    require_root!();
+    if !have_pam_tools() || !have_sshd_and_sudo() {
+        return;
+    }
+    let (_mock, d) = setup(DaemonOptions::default().top("prompts = 1"));
+    local_user("push-deny-user");
+    let stack = Stack::for_daemon(&d, "sshd", "");
+    let sshd = Sshd::start(&stack);
+    let mut s = sshd.ssh_tries("push-deny-user", 1);
+    s.expect("Passcode or option", T).unwrap();
+    s.send_line("1").unwrap();
+    let failed = wait_for(T, || {
+        d.log_text()
+            .contains("Failed Duo login for 'push-deny-user'")
+    });
+    assert!(failed, "{}", d.log_text());
+    // sshd starts keyboard-interactive over again after the failure: a fresh menu, no shell.
+    s.expect("Passcode or option (1-3): \r\n", T)
+        .or_else(|_| s.expect("Duo two-factor login for push-deny-user\r\n\r\nEnter", T))
+        .unwrap();
+    assert!(!s.output().contains("LOGGED-IN"), "{}", s.output());
+}
+
+/// A PAM service and sudoers drop-in under /etc for sudo (setuid, so pam_wrapper cannot be
+/// preloaded into it), removed on drop.
+struct SudoSetup {
+    /// /etc/pam.d/<service>.
+    pam_file: PathBuf,
+    /// /etc/sudoers.d/<name>.
+    sudoers_file: PathBuf,
+}
+
+impl Drop for SudoSetup {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.pam_file);
+        let _ = fs::remove_file(&self.sudoers_file);
+    }
+}
+
+impl SudoSetup {
+    /// Let `user` run anything through sudo, authenticated by the module alone.
+    fn new(d: &DaemonProc, user: &str) -> SudoSetup {
+        let service = "duo-authd-e2e-sudo";
+        let pam_file = PathBuf::from("/etc/pam.d").join(service);
+        fs::write(
+            &pam_file,
+            format!(
+                "auth required {} socket={} debug\naccount required pam_permit.so\nsession required pam_permit.so\n",
+                module().display(),
+                d.socket.display()
+            ),
+        )
+        .unwrap();
+        let sudoers_file = PathBuf::from("/etc/sudoers.d/duo-authd-e2e");
+        fs::write(
+            &sudoers_file,
+            format!(
+                "Defaults:{user} pam_service={service}, !lecture, timestamp_timeout=0\n{user} ALL=(ALL) ALL\n"
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&sudoers_file, fs::Permissions::from_mode(0o440)).unwrap();
+        let setup = SudoSetup {
+            pam_file,
+            sudoers_file,
+        };
+        let ok = Command::new("visudo")
+            .arg("-cf")
+            .arg(&setup.sudoers_file)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "the test's sudoers drop-in does not parse");
+        setup
+    }
+}
+
+#[test]
+fn sudo_goes_through_the_module_and_shows_the_code_at_once() {
+    require_root!();
+    if !have_sshd_and_sudo() {
+        return;
+    }
+    let (_mock, d) = verified_setup();
+    let ids = local_user("verified-user");
+    let _setup = SudoSetup::new(&d, "verified-user");
+    let mut c = Command::new("sudo");
+    c.args(["-k", "/bin/echo", "SUDO-OK"])
+        .uid(ids.0)
+        .gid(ids.1)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    let mut s = PtySession::spawn(c).expect("pty spawn");
+    let diag = |s: &PtySession| format!("sudo:\n{}\ndaemon:\n{}", s.output(), d.log_text());
+    if let Err(e) = s.expect("Passcode or option", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    s.send_line("1").unwrap();
+    if let Err(e) = s.expect("Enter 123 in your Duo Mobile app", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    if let Err(e) = s.expect("SUDO-OK", T) {
+        panic!("{e}\n{}", diag(&s));
+    }
+    assert_eq!(s.wait(T).unwrap(), 0, "{}", diag(&s));
+    assert!(!s.output().contains("Press Enter"), "{}", s.output());
+    let lines = lines_with(&d, &["Successful Duo login for 'verified-user'"]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("service=\"duo-authd-e2e-sudo\"")),
+        "{}",
+        d.log_text()
+    );
+}
