@@ -6,9 +6,6 @@
 
 mod args;
 mod exec;
-#[allow(unsafe_code)]
-mod passwd;
-mod peer;
 mod session;
 #[allow(unsafe_code)]
 mod terminal;
@@ -18,6 +15,7 @@ use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 
+use duo_authd_client::{passwd, peer};
 use duo_authd_proto::{self as proto, sanitize, LoginRequest};
 use duo_authd_syslog::{self as syslog, Priority};
 

@@ -1,10 +1,8 @@
 //! One login conversation with the daemon: trust check, handshake, prompts, decision.
 
 use std::fmt;
-use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -14,8 +12,9 @@ use duo_authd_proto::{
     StatusKind, Verdict, PROTOCOL_VERSION,
 };
 
-use crate::peer;
 use crate::terminal::{self, EchoOff, LineRead};
+pub use duo_authd_client::ConnectError;
+use duo_authd_client::{peer, Timeouts};
 
 /// Socket read/write timeout: a last resort against a wedged daemon, longer than any Duo round trip.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(130);
@@ -67,17 +66,6 @@ impl<O: Write, E: Write> Console<O, E> {
     }
 }
 
-/// Why no trusted daemon could be talked to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ConnectError {
-    /// No daemon at all: the socket path does not exist or nothing listens on it. This, and only
-    /// this, is what `--failmode safe` lets through.
-    NoDaemon(String),
-    /// Something answers but must not be believed (wrong type, owner or peer), or connecting failed
-    /// some other way: a sign of attack or breakage, so the login is denied whatever the failmode.
-    Refused(String),
-}
-
 /// How the conversation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -94,68 +82,17 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Whether an OS error means "no daemon here" (rather than "something is wrong here").
-fn is_absent(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-    )
-}
-
 /// Connect to the daemon's socket and check, before sending anything, that root or a trusted user serves it.
 pub fn connect<O: Write, E: Write>(
     path: &Path,
     trust: &peer::Trust,
     con: &mut Console<O, E>,
 ) -> Result<UnixStream, ConnectError> {
-    let shown = path.display();
-    con.debug(format_args!("connecting to {shown}"));
-    let meta = fs::symlink_metadata(path).map_err(|e| {
-        let why = format!("{shown}: {e}");
-        if is_absent(&e) {
-            ConnectError::NoDaemon(why)
-        } else {
-            ConnectError::Refused(why)
-        }
-    })?;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        return Err(ConnectError::Refused(format!(
-            "{shown} is a symbolic link, not a socket"
-        )));
-    }
-    if !ft.is_socket() {
-        return Err(ConnectError::Refused(format!("{shown} is not a socket")));
-    }
-    // Check the owner before connecting, so an untrusted listener never learns who is logging in.
-    if !trust.allows(meta.uid()) {
-        return Err(ConnectError::Refused(format!(
-            "{shown}: the socket is owned by uid {}, which is not trusted",
-            meta.uid()
-        )));
-    }
-    let stream = UnixStream::connect(path).map_err(|e| {
-        let why = format!("cannot connect to {shown}: {e}");
-        if is_absent(&e) {
-            ConnectError::NoDaemon(why)
-        } else {
-            ConnectError::Refused(why)
-        }
-    })?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(|e| ConnectError::Refused(format!("cannot set timeouts on {shown}: {e}")))?;
-    let peer_uid = peer::peer_uid(&stream).map_err(|e| {
-        ConnectError::Refused(format!("cannot get the peer credentials of {shown}: {e}"))
-    })?;
-    peer::trusted(peer_uid, meta.uid(), trust)
-        .map_err(|e| ConnectError::Refused(format!("{shown}: {e}")))?;
-    con.debug(format_args!(
-        "trust: socket owner uid {}, daemon uid {peer_uid}: trusted",
-        meta.uid()
-    ));
-    Ok(stream)
+    let timeouts = Timeouts {
+        connect: None,
+        io: IO_TIMEOUT,
+    };
+    duo_authd_client::connect(path, trust, timeouts, &mut |line| con.debug(line))
 }
 
 /// Run the conversation on a trusted stream; `input` is where interactive answers are read from.
@@ -378,6 +315,7 @@ fn ask<O: Write, E: Write>(
 mod tests {
     use super::*;
     use duo_authd_proto::{Decision, ErrorKind, Reason};
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
     use std::thread::{self, JoinHandle};
@@ -661,7 +599,7 @@ mod tests {
             err: Vec::new(),
             debug: true,
         };
-        let me = crate::passwd::real_uid();
+        let me = duo_authd_client::passwd::real_uid();
         let trusts_me = peer::Trust::fixed(me);
         assert!(connect(&sock, &trusts_me, &mut con).is_ok());
         if me == 0 {

@@ -411,6 +411,7 @@ pub const TEST_USERS: &[&str] = &[
     "duolife-flood",
     "duolife-other",
     "duomig-f",
+    "duopam-other",
     "duopar-both",
     "duopar-gecos",
     "duopar-in",
@@ -418,6 +419,7 @@ pub const TEST_USERS: &[&str] = &[
     "duopar-svc",
     "duotest1",
     "push-deny-user",
+    "verified-user",
 ];
 /// Every local group the tests may create (besides each user's own).
 pub const TEST_GROUPS: &[&str] = &["duopar-admins", "duopar-devs"];

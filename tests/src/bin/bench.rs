@@ -288,6 +288,14 @@ fn main() {
         });
     }
 
+    // 7: the PAM module: pamtester (under pam_wrapper) vs the shim, and the module's own cost.
+    if wanted(&["7"]) {
+        match pam_bench(n_seq) {
+            Ok(r) => rows.push(r),
+            Err(e) => eprintln!("bench: row 7 skipped: {e}"),
+        }
+    }
+
     println!("\nmachine: {}", machine());
     println!("| figure | measured | target |\n| --- | --- | --- |");
     for r in rows {
@@ -603,4 +611,91 @@ fn machine() -> String {
     } else {
         format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
     }
+}
+
+/// Row 7: a bypass login through `pam_duo_authd.so` in pamtester vs through `duo-login`, the
+/// module's own share (pamtester with the module minus pamtester with `pam_permit.so` alone), and
+/// the stripped size of the release module.
+fn pam_bench(n: usize) -> Result<Row, String> {
+    let wrapper = [
+        "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
+        "/usr/lib64/libpam_wrapper.so",
+        "/usr/lib/libpam_wrapper.so",
+    ]
+    .iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .ok_or("libpam-wrapper is not installed")?;
+    if !std::path::Path::new("/usr/bin/pamtester").exists() {
+        return Err("pamtester is not installed".into());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "-p", "pam_duo_authd"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !built {
+        return Err("cargo build --release -p pam_duo_authd failed".into());
+    }
+    let so = harness::bin_dir().join("libpam_duo_authd.so");
+    let size = std::fs::metadata(&so)
+        .map_err(|e| format!("{}: {e}", so.display()))?
+        .len();
+    let mock = MockDuo::start(MockOptions::default()).map_err(|e| e.to_string())?;
+    let d = DaemonProc::start(&mock, bench_opts(64));
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let write = |name: &str, auth: &str| {
+        std::fs::write(
+            dir.path().join(name),
+            format!("auth required {auth}\naccount required pam_permit.so\n"),
+        )
+    };
+    write(
+        "bench-duo",
+        &format!("{} socket={}", so.display(), d.socket.display()),
+    )
+    .map_err(|e| e.to_string())?;
+    write("bench-permit", "pam_permit.so").map_err(|e| e.to_string())?;
+    let pamtester = |service: &str| {
+        let mut c = Command::new("pamtester");
+        c.args([service, "allow-user", "authenticate"])
+            .env("LD_PRELOAD", wrapper)
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let t = Instant::now();
+        let ok = c.status().map(|s| s.success()).unwrap_or(false);
+        (ok, t.elapsed())
+    };
+    for _ in 0..10 {
+        pamtester("bench-duo");
+        shim_login(&d, "allow-user");
+    }
+    let (mut with, mut without, mut shim) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (ok, t) = pamtester("bench-duo");
+        if !ok {
+            return Err(format!(
+                "pamtester denied a bypass login:\n{}",
+                d.log_text()
+            ));
+        }
+        with.push(t);
+        without.push(pamtester("bench-permit").1);
+        shim.push(shim_login(&d, "allow-user"));
+    }
+    let (w50, w90, w99) = percentiles(&mut with);
+    let (p50, _, _) = percentiles(&mut without);
+    let (s50, s90, s99) = percentiles(&mut shim);
+    Ok(Row {
+        name: format!("7. bypass login through pam_duo_authd.so: `pamtester` (pam_wrapper) spawn to exit vs `duo-login -f allow-user /bin/true`; module size ({n} sequential)"),
+        value: format!(
+            "pamtester p50 {} / p90 {} / p99 {}; the same pamtester with pam_permit.so alone p50 {}, so the module's per-call cost (dlopen, connect, Hello to Decision) is ~{} at p50; duo-login p50 {} / p90 {} / p99 {}; module {:.0} KB stripped",
+            ms(w50), ms(w90), ms(w99), ms(p50), ms(w50.saturating_sub(p50)), ms(s50), ms(s90), ms(s99),
+            size as f64 / 1024.0
+        ),
+        target: "(new: no target; the module must cost no more than the shim)".into(),
+    })
 }

@@ -8,6 +8,7 @@ mod faults;
 mod integrity;
 mod lifecycle;
 mod migration;
+mod pam;
 mod parity;
 mod reliability;
 mod scenarios;

@@ -58,8 +58,14 @@ pub struct Trust {
 impl Trust {
     /// Trust root, then `--daemon-user` (if given), then the default `duoauthd`.
     pub fn new(daemon_user: Option<&str>) -> Trust {
+        Trust::named_by(daemon_user, "--daemon-user")
+    }
+
+    /// As [`Trust::new`], with `source` naming where the extra account came from in `-d` notes
+    /// (`daemon_user=` for the PAM module).
+    pub fn named_by(daemon_user: Option<&str>, source: &'static str) -> Trust {
         let mut names: Vec<(String, &'static str)> = daemon_user
-            .map(|n| (n.to_string(), "--daemon-user"))
+            .map(|n| (n.to_string(), source))
             .into_iter()
             .collect();
         if daemon_user != Some(DEFAULT_DAEMON_USER) {
@@ -100,8 +106,7 @@ impl Trust {
             .collect()
     }
 
-    /// A trust set of root and `uid`, with no name lookups (for tests).
-    #[cfg(test)]
+    /// A trust set of root and `uid`, with no name lookups: for tests, which know the uid they trust.
     pub fn fixed(uid: u32) -> Trust {
         let t = Trust::new(Some("svc"));
         let _ = t.resolved[0].set(Ok(uid));

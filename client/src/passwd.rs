@@ -1,4 +1,4 @@
-//! A small safe wrapper over the re-entrant passwd lookups, for the user's shell and the daemon's uid.
+//! A small safe wrapper over the re-entrant passwd lookups, for the user's shell, the PAM user and the daemon's uid.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::ptr;
 
-/// The few passwd fields the shim needs, copied out of libc's buffer.
+/// The few passwd fields the clients need, copied out of libc's buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passwd {
     /// Login name (lossily decoded; only used for messages).
@@ -23,7 +23,7 @@ pub struct Passwd {
 /// Biggest buffer we grow to on `ERANGE` before giving up (1 MiB is far beyond any real entry).
 const MAX_BUF: usize = 1 << 20;
 
-/// The real uid of this process: the logging-in user, since the shim is never setuid.
+/// The real uid of this process: the logging-in user for the shim (never setuid); for su, the caller.
 pub fn real_uid() -> u32 {
     // SAFETY: getuid takes no arguments, touches no memory and cannot fail.
     unsafe { libc::getuid() }
