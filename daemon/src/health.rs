@@ -142,8 +142,10 @@ pub fn probe(socket: &Path, timeout: Duration) -> Probe {
     }
 }
 
-/// Human-readable lines for the report.
+/// Human-readable lines for the report. Every text field is made one printable line: the report
+/// comes from whatever serves the socket, and goes to a terminal or a monitoring log.
 pub fn render(r: &HealthReport) -> String {
+    let line = |t: &str| proto::one_line(t);
     let opt = |v: Option<u64>| {
         v.map(|s| format!("{s}s ago"))
             .unwrap_or_else(|| "never".into())
@@ -151,11 +153,11 @@ pub fn render(r: &HealthReport) -> String {
     let mut out = format!(
         "status: {}\nversion: {}\nuptime: {}s\nconfig: {} (generation {})\nduo host: {}\nduo last ok: {}\nduo last failure: {}\nduo requests: {} ({} failed), connections opened: {}, clock offset: {}s\nclients open: {}, logins in flight: {}, served: {}\n",
         if r.ready { "ready" } else { "degraded" },
-        r.daemon_version,
+        line(&r.daemon_version),
         r.uptime_secs,
-        r.config_path,
+        line(&r.config_path),
         r.config_generation,
-        r.duo_host,
+        line(&r.duo_host),
         opt(r.duo_last_ok_secs_ago),
         opt(r.duo_last_failure_secs_ago),
         r.duo_requests,
@@ -170,12 +172,37 @@ pub fn render(r: &HealthReport) -> String {
         let d: Vec<String> = r
             .decisions
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={v}", line(k)))
             .collect();
         out.push_str(&format!("decisions: {}\n", d.join(" ")));
     }
     for p in &r.problems {
-        out.push_str(&format!("problem: {p}\n"));
+        out.push_str(&format!("problem: {}\n", line(p)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_report_renders_as_plain_lines() {
+        let r = HealthReport {
+            duo_host: "api\n\u{1b}[2Jstatus: ready".into(),
+            problems: vec!["x\rproblem: none\u{2028}".into()],
+            ..HealthReport::default()
+        };
+        let out = render(&r);
+        assert!(!out.contains('\u{1b}') && !out.contains('\r') && !out.contains('\u{2028}'));
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("status: ")).count(),
+            1,
+            "{out}"
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("problem: ")).count(),
+            1
+        );
+    }
 }
