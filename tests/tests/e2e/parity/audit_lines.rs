@@ -49,7 +49,7 @@ fn audit_phrases_match_login_duo() {
     let caps = re.captures(&l).expect("login_duo's shape");
     assert_eq!(&caps["user"], "push-deny-user");
     assert!(
-        caps["detail"].starts_with("\"Login request denied.\""),
+        caps["detail"].starts_with("Login request denied. [result=deny"),
         "{l}"
     );
     assert_allowed(&login_as(&d, "fail5xx-user"), &d);
