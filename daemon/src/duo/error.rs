@@ -531,6 +531,20 @@ mod tests {
     fn messages_name_host_and_duo_words() {
         let e = classify(400, &[], r#"{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}"#).unwrap_err();
         assert_eq!(e.to_string(), "HTTP 400 from the Duo API at api-x.duosecurity.com: Invalid request parameters (username)");
+        // login_duo's words lead, so its log searches (`: HTTP 500`, `Invalid ikey or skey`,
+        // `invalid JSON response`) keep matching.
+        assert_eq!(
+            classify(503, &[], "").unwrap_err().to_string(),
+            "HTTP 503 from the Duo API at api-x.duosecurity.com (a problem on Duo's side)"
+        );
+        assert!(classify(401, &[], "")
+            .unwrap_err()
+            .to_string()
+            .starts_with("Invalid ikey or skey: "));
+        assert!(classify(200, &[], "")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid JSON response from the Duo API at api-x.duosecurity.com: "));
         let e = classify(
             200,
             &[],
