@@ -22,8 +22,8 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Why a config file was refused; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// The file could not be opened or read (login_duo's words).
+    #[error("Couldn't open {}: {source}", path.display())]
     Io {
         /// The config file.
         path: PathBuf,
@@ -31,13 +31,15 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// Group or others may read or write the file that holds the skey.
-    #[error("{p} must not be readable or writable by group or others (mode {mode:04o}); run: chmod 600 {p}", p = path.display())]
+    /// Group or others may read or write the file that holds the skey (login_duo's words first).
+    #[error("{p} must be readable only by user '{owner}': group or others may read or write it (mode {mode:04o}); run: chmod 600 {p}", p = path.display())]
     Permissions {
         /// The config file.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+        /// Its owner's name (or uid).
+        owner: String,
     },
     /// Someone other than root or the daemon's user owns the file (and so could change the keys).
     #[error("{} is owned by uid {owner}; it must be owned by root or by the daemon's user (uid {euid})", path.display())]
@@ -49,13 +51,30 @@ pub enum ConfigError {
         /// The daemon's effective uid.
         euid: u32,
     },
-    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
-    #[error("{}: {message}", path.display())]
+    /// The file is not valid TOML or INI, has an unknown key, or a value of the wrong type
+    /// (login_duo's `Parse error in FILE, line N` first).
+    #[error("Parse error in {}{}{message}", path.display(), if message.starts_with("line ") { ", " } else { ": " })]
     Parse {
         /// The config file.
         path: PathBuf,
         /// The parser's message, with line and column.
         message: String,
+    },
+    /// `host`, `ikey` or `skey` is absent or empty (login_duo's words first).
+    #[error("Missing host, ikey, or skey in {}: {key} is not set", path.display())]
+    Missing {
+        /// The config file.
+        path: PathBuf,
+        /// The first one missing.
+        key: &'static str,
+    },
+    /// Two settings that exclude each other (login_duo's words).
+    #[error("{what} in {}", path.display())]
+    Conflict {
+        /// The config file.
+        path: PathBuf,
+        /// Which, in login_duo's words.
+        what: &'static str,
     },
     /// A key has a value outside what it allows.
     #[error("{}: {key}: {reason}", path.display())]
@@ -425,6 +444,13 @@ impl Default for RawAuthd {
 struct Check<'a>(&'a Path);
 
 impl Check<'_> {
+    fn missing(&self, key: &'static str) -> ConfigError {
+        ConfigError::Missing {
+            path: self.0.to_path_buf(),
+            key,
+        }
+    }
+
     fn invalid(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.0.to_path_buf(),
@@ -450,12 +476,23 @@ impl Check<'_> {
     }
 }
 
+/// `host`, `ikey` or `skey` when the parser's message says it is absent.
+fn missing_key(message: &str) -> Option<&'static str> {
+    ["host", "ikey", "skey"]
+        .into_iter()
+        .find(|k| message == format!("missing field `{k}`"))
+}
+
 /// fstat-based access rule: only root or the daemon's own user may own the file, and only they may read it.
 fn check_access(path: &Path, mode: u32, owner: u32, euid: u32) -> Result<(), ConfigError> {
     if mode & 0o077 != 0 {
         return Err(ConfigError::Permissions {
             path: path.to_path_buf(),
             mode: mode & 0o7777,
+            owner: match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(owner)) {
+                Ok(Some(u)) => u.name,
+                _ => owner.to_string(),
+            },
         });
     }
     if owner != 0 && owner != euid {
@@ -578,18 +615,31 @@ impl Config {
 
     /// Validate an already-parsed table (the INI reader produces one).
     pub fn from_table(table: toml::Table, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.message().trim_end().to_string(),
-            })?;
+        let raw: RawConfig = table.try_into().map_err(|e: toml::de::Error| {
+            let message = e.message().trim_end();
+            match missing_key(message) {
+                Some(key) => ConfigError::Missing {
+                    path: path.to_path_buf(),
+                    key,
+                },
+                None => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: message.to_string(),
+                },
+            }
+        })?;
         Self::validate(raw, &Check(path))
     }
 
     /// Parse and validate TOML text; the file's owner and mode are not checked (`path` only names it in messages).
     pub fn from_toml_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            if let Some(key) = missing_key(e.message().trim_end()) {
+                return ConfigError::Missing {
+                    path: path.to_path_buf(),
+                    key,
+                };
+            }
             // Only the message and position: the parser's snippet of the line could show the skey.
             let (at, line_text) = e
                 .span()
@@ -618,8 +668,11 @@ impl Config {
 
     /// Turn the raw file into the typed config, or name the first bad key.
     fn validate(raw: RawConfig, c: &Check<'_>) -> Result<Config, ConfigError> {
+        if raw.host.is_empty() {
+            return Err(c.missing("host"));
+        }
         if raw.ikey.is_empty() {
-            return Err(c.invalid("ikey", "must not be empty"));
+            return Err(c.missing("ikey"));
         }
         if !raw
             .ikey
@@ -632,7 +685,7 @@ impl Config {
             ));
         }
         if raw.skey.is_empty() {
-            return Err(c.invalid("skey", "must not be empty"));
+            return Err(c.missing("skey"));
         }
         // A mistyped line (`skey: = KEY`, a stray quote) must stop the daemon rather than run it
         // with a key Duo refuses: a 401 at every preauth is failmode, and `safe` lets everyone in.
@@ -649,10 +702,10 @@ impl Config {
         }
         let host = ApiHost::parse(&raw.host).map_err(|r| c.invalid("host", r))?;
         if raw.verified_push && raw.autopush {
-            return Err(c.invalid(
-                "verified_push",
-                "verified_push and autopush cannot both be enabled",
-            ));
+            return Err(ConfigError::Conflict {
+                path: c.0.to_path_buf(),
+                what: "autopush and verified_push cannot both be enabled",
+            });
         }
         let gecos_delim = match raw.gecos_delim.as_deref() {
             None => ',',
@@ -777,7 +830,7 @@ impl Config {
             w.push("[authd] allow_root = true: the daemon may keep running as root".into());
         }
         if crate::groups::all_negated(&self.groups) {
-            w.push("groups: every pattern is negated (!...), so no user matches and nobody will be asked for Duo".into());
+            w.push("All configured groups are negated; no user can match, so Duo 2FA is disabled for every user (use \"*,!group\" to require 2FA for everyone except a group)".into());
         }
         w
     }
@@ -957,7 +1010,6 @@ mod tests {
             ("prompts = 0", "prompts"),
             ("prompts = 4", "prompts"),
             ("https_timeout = -1", "https_timeout"),
-            ("autopush = true\nverified_push = true", "verified_push"),
             ("gecos_delim = \":\"", "gecos_delim"),
             ("gecos_delim = \",,\"", "gecos_delim"),
             ("gecos_delim = \"a\"", "gecos_delim"),
@@ -1006,17 +1058,19 @@ mod tests {
         let e = parse("autopush = true\nverified_push = true")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("/etc/duo/authd.toml")
-                && e.contains("verified_push and autopush cannot both be enabled"),
-            "{e}"
+        assert_eq!(
+            e,
+            "autopush and verified_push cannot both be enabled in /etc/duo/authd.toml"
         );
         let p = Path::new("/x.toml");
         let bad_host =
             Config::from_toml_text("ikey = \"I\"\nskey = \"S\"\nhost = \"https://x\"", p);
         assert!(matches!(bad_host, Err(ConfigError::Invalid { ref key, .. }) if key == "host"));
         let empty_skey = Config::from_toml_text("ikey = \"I\"\nskey = \"\"\nhost = \"x\"", p);
-        assert!(matches!(empty_skey, Err(ConfigError::Invalid { ref key, .. }) if key == "skey"));
+        assert!(matches!(
+            empty_skey,
+            Err(ConfigError::Missing { key: "skey", .. })
+        ));
         // Attacker-relevant: a mistyped skey line that still parses must not start a daemon whose
         // every preauth gets a 401 (failmode), and the refusal never shows the value.
         for bad in [
@@ -1033,7 +1087,32 @@ mod tests {
             assert!(!format!("{e:?}").contains("yWHSMhWu"), "{e:?}");
         }
         let empty_ikey = Config::from_toml_text("ikey = \"\"\nskey = \"S\"\nhost = \"x\"", p);
-        assert!(matches!(empty_ikey, Err(ConfigError::Invalid { ref key, .. }) if key == "ikey"));
+        assert!(matches!(
+            empty_ikey,
+            Err(ConfigError::Missing { key: "ikey", .. })
+        ));
+        // login_duo's words lead, so its log searches keep matching.
+        let no_skey = Config::from_toml_text("ikey = \"I\"\nhost = \"x\"", p)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            no_skey,
+            "Missing host, ikey, or skey in /x.toml: skey is not set"
+        );
+        let no_host = Config::from_text("[duo]\nikey = I\nskey = S\n", Path::new("/l.conf"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            no_host,
+            "Missing host, ikey, or skey in /l.conf: host is not set"
+        );
+        let bad_line = Config::from_text("[duo]\nikey = I\nskey S\n", Path::new("/l.conf"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_line.starts_with("Parse error in /l.conf, line 3: "),
+            "{bad_line}"
+        );
     }
 
     #[test]
@@ -1047,7 +1126,10 @@ mod tests {
         let e = Config::from_toml_text("ikey = \"I\"\nhost = \"x\"", Path::new("/x.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("/x.toml: ") && e.contains("skey"), "{e}");
+        assert!(
+            e.starts_with("Missing host, ikey, or skey in /x.toml: ") && e.contains("skey"),
+            "{e}"
+        );
         let e = Config::from_toml_text("skey = \"sekrit\" x", Path::new("/x.toml"))
             .unwrap_err()
             .to_string();
@@ -1075,7 +1157,10 @@ mod tests {
         assert!(matches!(e, ConfigError::Permissions { mode: 0o644, .. }));
         let msg = e.to_string();
         let p = path.display();
-        assert_eq!(msg, format!("{p} must not be readable or writable by group or others (mode 0644); run: chmod 600 {p}"));
+        let owner = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .map_or_else(|| nix::unistd::geteuid().to_string(), |u| u.name);
+        assert_eq!(msg, format!("{p} must be readable only by user '{owner}': group or others may read or write it (mode 0644); run: chmod 600 {p}"));
         let (_d, path) = write_config(0o620, "authd.toml");
         assert!(matches!(
             Config::from_file(&path),

@@ -35,6 +35,7 @@ pub mod health;
 pub mod ini;
 pub mod listener;
 pub mod login;
+pub mod logwriter;
 pub mod netinfo;
 pub mod privileges;
 pub mod proxy_url;

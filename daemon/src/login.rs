@@ -273,7 +273,10 @@ impl<A: DuoApi, S: AsyncRead + AsyncWrite + Unpin> Login<'_, A, S> {
                 Err(e) => return Err(self.local_error(format!("group lookup failed: {e}"))),
             };
             if !crate::groups::requires_duo(&names, &self.cfg().groups) {
-                self.rec.detail = Some("user is not in the configured groups".into());
+                // login_duo's words, so its log searches keep matching.
+                self.rec.detail = Some(format!(
+                    "User {username} bypassed Duo 2FA due to user's UNIX group (not in groups)"
+                ));
                 return Ok(self.decide(
                     Headline::Skipped,
                     Verdict::Allow,
@@ -357,30 +360,29 @@ impl<A: DuoApi, S: AsyncRead + AsyncWrite + Unpin> Login<'_, A, S> {
     }
 
     /// The client address: `SSH_CONNECTION`, else `-h` (root only), else this host when
-    /// `fallback_local_ip` (which, as in login_duo, also replaces a `-h` that is not an IP address).
+    /// `fallback_local_ip` (which, as in login_duo, also replaces a remote address that is not
+    /// an IP address, with login_duo's warning).
     fn client_ip(&self, peer: &Peer, req: &LoginRequest) -> Option<String> {
-        let from_ssh = req
-            .ssh_connection
-            .as_deref()
-            .and_then(|s| s.split_whitespace().next())
-            .filter(|s| s.parse::<IpAddr>().is_ok());
-        if let Some(ip) = from_ssh {
-            return Some(ip.to_string());
-        }
-        let fallback = self.cfg().fallback_local_ip;
-        if let Some(h) = &req.client_host {
-            if peer.uid == 0 {
-                if fallback && h.parse::<IpAddr>().is_err() {
-                    return self.ctx.local_ip.clone().or_else(|| Some(h.clone()));
-                }
-                return Some(h.clone());
+        let host = req.client_host.as_deref().filter(|_| {
+            if peer.uid != 0 && req.client_host.is_some() {
+                tracing::debug!(uid = peer.uid, "ignoring -h from a non-root client");
             }
-            tracing::debug!(uid = peer.uid, "ignoring -h from a non-root client");
+            peer.uid == 0
+        });
+        let (ip, replaced) = client_address(
+            req.ssh_connection.as_deref(),
+            host,
+            self.cfg().fallback_local_ip,
+            self.ctx.local_ip.as_deref(),
+        );
+        if let Some(remote) = replaced {
+            tracing::warn!(
+                user = ?self.rec.user,
+                "fallback_local_ip is replacing the remote client address with this server's IP; the address reported to Duo is not the client's (from {})",
+                proto::log_word(&remote)
+            );
         }
-        if fallback {
-            return self.ctx.local_ip.clone();
-        }
-        None
+        ip
     }
 
     /// The Duo username: the login name, or a GECOS field when `send_gecos` is set.
@@ -479,9 +481,11 @@ impl<A: DuoApi, S: AsyncRead + AsyncWrite + Unpin> Login<'_, A, S> {
         keep: bool,
     ) -> Result<(), Stop> {
         let jitter = Duration::from_millis(rand::random::<u64>() % 1000);
+        // Jittered either way, as login_duo does, so logins refused together do not retry together.
         let wait = retry_after
             .map(|d| d.min(MAX_RETRY_AFTER))
-            .unwrap_or(*backoff + jitter);
+            .unwrap_or(*backoff)
+            + jitter;
         let past_deadline = Instant::now()
             .checked_add(wait + DEADLINE_MARGIN)
             .is_none_or(|t| t >= self.deadline);
@@ -855,6 +859,32 @@ impl<A: DuoApi, S: AsyncRead + AsyncWrite + Unpin> Login<'_, A, S> {
             info.push_str(&crate::signing::encode(service));
         }
         info
+    }
+}
+
+/// The address to report for a login, as login_duo picks it: `SSH_CONNECTION`'s first word, else
+/// `host` (`-h`); either replaced by `local_ip` when it is not an IP address and `fallback` is
+/// set (the second value is then what was replaced, for the warning); with neither, `local_ip`
+/// when `fallback`. A non-IP `SSH_CONNECTION` without `fallback` is skipped for `host`.
+fn client_address(
+    ssh_connection: Option<&str>,
+    host: Option<&str>,
+    fallback: bool,
+    local_ip: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let is_ip = |s: &str| s.parse::<IpAddr>().is_ok();
+    let ssh = ssh_connection.and_then(|s| s.split_whitespace().next());
+    let remote = match (ssh, host) {
+        (Some(s), _) if is_ip(s) || fallback => Some(s),
+        (_, Some(h)) => Some(h),
+        _ => None,
+    };
+    match (remote, local_ip) {
+        (Some(r), _) if is_ip(r) => (Some(r.to_string()), None),
+        (Some(r), Some(ip)) if fallback => (Some(ip.to_string()), Some(r.to_string())),
+        (Some(r), _) => (Some(r.to_string()), None),
+        (None, ip) if fallback => (ip.map(str::to_string), None),
+        (None, _) => (None, None),
     }
 }
 

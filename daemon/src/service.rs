@@ -46,13 +46,13 @@ impl From<ConfigError> for StartError {
     }
 }
 
-/// Logging to stderr; the `audit` target always at info.
+/// Logging to stderr, control characters escaped; the `audit` target always at info.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},audit=info")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logwriter::stderr)
         .with_ansi(false)
         .init();
 }

@@ -55,10 +55,11 @@ pub fn log_text(text: &str) -> String {
     out
 }
 
-/// Like [`log_escape`], for a value written without quotes: spaces are escaped too (`\u{20}`), so
-/// the value is one word whatever it holds.
+/// Like [`log_text`], for a value written as one word (the address after `from`): spaces are
+/// escaped too (`\u{20}`), so the value is one word whatever it holds. Quotes stay as given, as
+/// login_duo logs them: outside quotes they cannot end anything.
 pub fn log_word(text: &str) -> String {
-    log_escape(text).replace(' ', "\\u{20}")
+    log_text(text).replace(' ', "\\u{20}")
 }
 
 #[cfg(test)]
@@ -92,6 +93,12 @@ mod tests {
         );
         assert_eq!(log_word("192.0.2.1"), "192.0.2.1");
         assert_eq!(log_word("a b"), "a\\u{20}b");
+        // An -h value as login_duo logs it (duo_unix's test_host_names), but still one word.
+        assert_eq!(
+            log_word("\"!@#$%^&*()_+<>{}|;'\""),
+            "\"!@#$%^&*()_+<>{}|;'\""
+        );
+        assert_eq!(log_word("\"%s\" [x]\n"), "\"%s\"\\u{20}\\u{5b}x\\u{5d}\\n");
         for s in ["x\ny", "x\ry", "'", "\"", "é"] {
             let e = log_escape(s);
             assert!(e.bytes().all(|b| (0x20..0x7f).contains(&b)), "{e:?}");

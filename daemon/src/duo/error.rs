@@ -30,6 +30,14 @@ pub enum ClientError {
     /// rustls refused the TLS settings.
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// The client for `host` could not be built, in login_duo's words, then why.
+    #[error("Couldn't open Duo API handle for {host}: {source}")]
+    Open {
+        /// `host[:port]` from the config.
+        host: String,
+        /// What stopped it.
+        source: Box<ClientError>,
+    },
 }
 
 /// The kind of failure, for the failmode rule and health.
@@ -61,7 +69,7 @@ pub enum ErrorClass {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DuoError {
     /// No connection could be made or it broke (refused, DNS, reset).
-    #[error("cannot connect to the Duo API at {host}: {reason}")]
+    #[error("Couldn't connect to {host}: {reason}")]
     Connect {
         /// `host[:port]` from the config.
         host: String,
@@ -69,7 +77,7 @@ pub enum DuoError {
         reason: String,
     },
     /// The TLS handshake failed (untrusted, expired or wrong-name certificate, protocol mismatch).
-    #[error("TLS with the Duo API at {host} failed: {reason}")]
+    #[error("Couldn't connect to {host}: {reason}")]
     Tls {
         /// `host[:port]` from the config.
         host: String,
@@ -85,7 +93,7 @@ pub enum DuoError {
         after: Duration,
     },
     /// HTTP 5xx.
-    #[error("the Duo API at {host} failed with HTTP {status} (a problem on Duo's side)")]
+    #[error("HTTP {status} from the Duo API at {host} (a problem on Duo's side)")]
     Server {
         /// `host[:port]` from the config.
         host: String,
@@ -93,7 +101,7 @@ pub enum DuoError {
         status: u16,
     },
     /// HTTP 401.
-    #[error("the Duo API at {host} rejected the integration key or signature (HTTP 401): check ikey/skey and the clock")]
+    #[error("Invalid ikey or skey: the Duo API at {host} rejected the integration key or signature (HTTP 401); check ikey/skey and the clock")]
     Unauthorized {
         /// `host[:port]` from the config.
         host: String,
@@ -105,7 +113,7 @@ pub enum DuoError {
         retry_after: Option<Duration>,
     },
     /// Another non-2xx status.
-    #[error("the Duo API at {host} refused the request with HTTP {status}: {message}")]
+    #[error("HTTP {status} from the Duo API at {host}: {message}")]
     Http {
         /// `host[:port]` from the config.
         host: String,
@@ -115,7 +123,7 @@ pub enum DuoError {
         message: String,
     },
     /// A 2xx body that is not JSON or has no `stat`.
-    #[error("the Duo API at {host} sent an unreadable response: {reason}")]
+    #[error("invalid JSON response from the Duo API at {host}: {reason}")]
     InvalidJson {
         /// `host[:port]` from the config.
         host: String,
@@ -198,7 +206,7 @@ pub(crate) fn classify_transport(
     if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return DuoError::Tls {
             host: host.to_string(),
-            reason: tls_in_words(tls),
+            reason: format!("{}: {}", tls_phrase(tls), tls_in_words(tls)),
         };
     }
     let io_kind = |k| {
@@ -224,6 +232,21 @@ pub(crate) fn classify_transport(
     DuoError::Connect {
         host: host.to_string(),
         reason: words.join(": "),
+    }
+}
+
+/// OpenSSL's phrase for a TLS failure, as login_duo logs it (`certificate verify failed`), put
+/// before our own words so log searches written for login_duo keep matching.
+pub fn tls_phrase(err: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match err {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "Certificate name validation failed",
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            "certificate verify failed"
+        }
+        _ => "TLS handshake failed",
     }
 }
 
@@ -347,7 +370,11 @@ fn raw_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    // An HTTP date names a whole second: count from the start of the current second, as
+    // login_duo does (`date - time(NULL)`), so the retry is never before the second Duo named.
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    let this_second = SystemTime::UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+    Some(at.duration_since(this_second).unwrap_or(Duration::ZERO))
 }
 
 /// Duo's `message` (and `message_detail`) from an error body, shortened, on one line: it goes
@@ -407,15 +434,27 @@ pub fn classify_response(
         reason: format!("HTTP {} body is not JSON ({e})", status.as_u16()),
     })?;
     match json.get("stat").and_then(Value::as_str) {
-        Some("OK") => Ok(json
-            .get_mut("response")
-            .map(Value::take)
-            .unwrap_or(Value::Null)),
-        Some("FAIL") => Err(DuoError::StatFail {
-            code: json.get("code").and_then(Value::as_i64),
-            message: duo_message(&json).unwrap_or_else(|| "no message".into()),
-            host,
-        }),
+        Some("OK") => match json.get_mut("response").map(Value::take) {
+            Some(response) if !response.is_null() => Ok(response),
+            _ => Err(DuoError::InvalidJson {
+                host,
+                reason: "JSON missing valid 'response'".into(),
+            }),
+        },
+        Some("FAIL") => {
+            let code = json.get("code").and_then(Value::as_i64);
+            let message = duo_message(&json);
+            Err(DuoError::StatFail {
+                code,
+                // login_duo's words for a FAIL without a code, so its log searches still match.
+                message: match (code, message) {
+                    (None, Some(m)) => format!("JSON missing valid 'code': {m}"),
+                    (None, None) => "JSON missing valid 'code'".into(),
+                    (Some(_), m) => m.unwrap_or_else(|| "no message".into()),
+                },
+                host,
+            })
+        }
         _ => Err(DuoError::InvalidJson {
             host,
             reason: "the JSON has no \"stat\" of OK or FAIL".into(),
@@ -451,7 +490,15 @@ mod tests {
     fn success_returns_response_member() {
         let v = classify(200, &[], r#"{"stat":"OK","response":{"time":1357020061}}"#).unwrap();
         assert_eq!(v["time"], 1357020061);
-        assert_eq!(classify(200, &[], r#"{"stat":"OK"}"#).unwrap(), Value::Null);
+        let e = classify(200, &[], r#"{"stat":"OK"}"#).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::InvalidResponse);
+        assert!(
+            e.to_string().contains("JSON missing valid 'response'"),
+            "{e}"
+        );
+        let e = classify(200, &[], r#"{"stat":"FAIL"}"#).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::StatFail);
+        assert!(e.to_string().contains("JSON missing valid 'code'"), "{e}");
     }
 
     #[test]
@@ -486,7 +533,21 @@ mod tests {
     #[test]
     fn messages_name_host_and_duo_words() {
         let e = classify(400, &[], r#"{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}"#).unwrap_err();
-        assert_eq!(e.to_string(), "the Duo API at api-x.duosecurity.com refused the request with HTTP 400: Invalid request parameters (username)");
+        assert_eq!(e.to_string(), "HTTP 400 from the Duo API at api-x.duosecurity.com: Invalid request parameters (username)");
+        // login_duo's words lead, so its log searches (`: HTTP 500`, `Invalid ikey or skey`,
+        // `invalid JSON response`) keep matching.
+        assert_eq!(
+            classify(503, &[], "").unwrap_err().to_string(),
+            "HTTP 503 from the Duo API at api-x.duosecurity.com (a problem on Duo's side)"
+        );
+        assert!(classify(401, &[], "")
+            .unwrap_err()
+            .to_string()
+            .starts_with("Invalid ikey or skey: "));
+        assert!(classify(200, &[], "")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid JSON response from the Duo API at api-x.duosecurity.com: "));
         let e = classify(
             200,
             &[],
@@ -550,6 +611,17 @@ mod tests {
             HeaderValue::from_str(&later).unwrap(),
         );
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
+        // A date 3 s ahead, read 0.9 s into the current second: still 3 whole seconds.
+        let mid_second = now + Duration::from_millis(900);
+        let date = httpdate::fmt_http_date(mid_second + Duration::from_secs(3));
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_str(&date).unwrap(),
+        );
+        assert_eq!(
+            parse_retry_after(&h, mid_second),
+            Some(Duration::from_secs(3))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         h.insert(
             http::header::RETRY_AFTER,
@@ -584,6 +656,37 @@ mod tests {
         let e = classify_transport(H, &io, Duration::from_secs(3));
         assert_eq!(e.class(), ErrorClass::Connect);
         assert!(e.to_string().contains(H));
+    }
+
+    #[test]
+    fn tls_errors_lead_with_login_duos_phrase() {
+        use rustls::pki_types::ServerName;
+        let name = ServerName::try_from("localhost").unwrap();
+        let wrong = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: name,
+                presented: vec!["mockduo.wronghost".into()],
+            }),
+        );
+        let e = classify_transport("localhost:4443", &wrong, Duration::from_secs(3)).to_string();
+        assert!(
+            e.starts_with("Couldn't connect to localhost:4443: Certificate name validation failed: the server's certificate is for mockduo.wronghost"),
+            "{e}"
+        );
+        let untrusted = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let e =
+            classify_transport("localhost:4443", &untrusted, Duration::from_secs(3)).to_string();
+        assert!(
+            e.starts_with("Couldn't connect to localhost:4443: certificate verify failed: the server's certificate was not issued"),
+            "{e}"
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = classify_transport("localhost:4443", &refused, Duration::from_secs(3)).to_string();
+        assert!(e.starts_with("Couldn't connect to localhost:4443: "), "{e}");
     }
 
     #[test]

@@ -133,7 +133,11 @@ impl DuoClient {
             proxy,
             connect_timeout,
             cfg.authd.connect_rate,
-        )?;
+        )
+        .map_err(|e| ClientError::Open {
+            host: authority.clone(),
+            source: Box::new(e),
+        })?;
         let opened = connector.opened.clone();
         let max = cfg.authd.max_concurrent_requests;
         let http = Client::builder(TokioExecutor::new())
@@ -164,7 +168,7 @@ impl DuoClient {
         })
     }
 
-    /// Call a Duo endpoint; on success returns the `response` member (`Null` if absent).
+    /// Call a Duo endpoint; on success returns the `response` member (its absence is an error).
     pub async fn call(
         &self,
         method: Method,

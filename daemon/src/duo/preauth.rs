@@ -209,13 +209,13 @@ pub fn parse(response: &Value, username: &str) -> Result<Preauth, ResponseError>
     let result = response
         .get("result")
         .and_then(Value::as_str)
-        .ok_or_else(|| ResponseError::preauth("no 'result'"))?;
+        .ok_or_else(|| ResponseError::preauth("JSON missing valid 'result'"))?;
     let status_msg = || {
         response
             .get("status_msg")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| ResponseError::preauth("no 'status_msg'"))
+            .ok_or_else(|| ResponseError::preauth("JSON missing valid 'status_msg'"))
     };
     let prompt_text = response.pointer("/prompt/text").and_then(Value::as_str);
     match result.to_ascii_lowercase().as_str() {
@@ -461,6 +461,13 @@ mod tests {
                 "{r}"
             );
         }
+        // login_duo's words for a missing member, so its log searches keep matching.
+        assert_eq!(
+            parse(&json!({"result":"allow"}), "a")
+                .unwrap_err()
+                .to_string(),
+            "unexpected preauth response: JSON missing valid 'status_msg'"
+        );
         assert!(parse(&json!([1, 2]), "a").is_err());
     }
 }

@@ -373,7 +373,11 @@ fn client_config_errors() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, ClientError::Cafile { .. }) && err.to_string().contains("missing.pem"),
+        matches!(&err, ClientError::Open { source, .. } if matches!(**source, ClientError::Cafile { .. }))
+            && err.to_string().contains("missing.pem")
+            && err
+                .to_string()
+                .starts_with("Couldn't open Duo API handle for api-x.duosecurity.com: cafile "),
         "{err}"
     );
     let empty = dir.path().join("empty.pem");
@@ -381,7 +385,10 @@ fn client_config_errors() {
     let err = DuoClient::new(&config("api-x.duosecurity.com", Some(&empty), ""))
         .err()
         .unwrap();
-    assert!(matches!(err, ClientError::NoCertificates { .. }), "{err}");
+    assert!(
+        matches!(&err, ClientError::Open { source, .. } if matches!(**source, ClientError::NoCertificates { .. })),
+        "{err}"
+    );
 }
 
 /// A CONNECT proxy: answers 407 unless the credentials are `duo:pa:ss`, else splices to the target.

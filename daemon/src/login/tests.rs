@@ -909,3 +909,56 @@ async fn a_client_that_speaks_out_of_turn_is_dropped_not_allowed() {
     let (outcome, ()) = tokio::join!(daemon, user);
     assert!(outcome.decision.is_none(), "{:?}", outcome.decision);
 }
+
+#[test]
+fn client_address_follows_login_duo_and_says_when_fallback_replaces_one() {
+    let local = Some("192.0.2.10");
+    // An IP address is used as given, whatever the fallback.
+    assert_eq!(
+        client_address(Some("::1 50310 ::1 22"), None, true, local),
+        (Some("::1".into()), None)
+    );
+    assert_eq!(
+        client_address(
+            Some("203.0.113.5 1 server 22"),
+            Some("1.2.3.4"),
+            true,
+            local
+        ),
+        (Some("203.0.113.5".into()), None)
+    );
+    // A host name from SSH_CONNECTION is replaced by this host's address, and reported.
+    assert_eq!(
+        client_address(
+            Some("badhost.example.com 50310 server 22"),
+            None,
+            true,
+            local
+        ),
+        (
+            Some("192.0.2.10".into()),
+            Some("badhost.example.com".into())
+        )
+    );
+    // So is a host name from -h.
+    assert_eq!(
+        client_address(None, Some("BADHOST"), true, local),
+        (Some("192.0.2.10".into()), Some("BADHOST".into()))
+    );
+    // A local session gets this host's address, with nothing replaced.
+    assert_eq!(
+        client_address(None, None, true, local),
+        (Some("192.0.2.10".into()), None)
+    );
+    // Without the fallback: -h as given, nothing for a local session.
+    assert_eq!(
+        client_address(None, Some("nowhere"), false, local),
+        (Some("nowhere".into()), None)
+    );
+    assert_eq!(client_address(None, None, false, local), (None, None));
+    // Without a known local address nothing is replaced.
+    assert_eq!(
+        client_address(None, Some("BADHOST"), true, None),
+        (Some("BADHOST".into()), None)
+    );
+}

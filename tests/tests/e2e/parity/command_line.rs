@@ -147,9 +147,16 @@ fn daemon_refuses_to_start_on_config_errors() {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
     let (code, err) = serve_refuses(&p, &sock);
     assert_eq!(code, Some(96), "{err}");
-    assert!(err.contains("must not be readable"), "{err}");
-    // Missing file.
+    assert!(
+        err.contains("open.toml must be readable only by user '"),
+        "{err}"
+    );
+    assert!(err.contains("run: chmod 600"), "{err}");
+    // Missing file, in login_duo's words.
     let (code, err) = serve_refuses(&dir.path().join("nope.toml"), &sock);
     assert_eq!(code, Some(96), "{err}");
-    assert!(err.contains("nope.toml"), "{err}");
+    assert!(
+        err.contains("Couldn't open ") && err.contains("nope.toml: No such file"),
+        "{err}"
+    );
 }

@@ -20,6 +20,11 @@ fn groups_member_needs_duo_and_outsider_is_skipped_without_a_request() {
     assert_eq!(s.by_path.get("/auth/v2/auth"), None, "{s:?}");
     let line = log_line(&d, "Skipped Duo login for 'duopar-out'");
     assert!(line.contains("reason=not_in_groups"), "{line}");
+    // login_duo's words for it, so its log searches keep matching.
+    assert!(
+        line.contains("User duopar-out bypassed Duo 2FA due to user's UNIX group"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -58,7 +63,7 @@ fn groups_all_negated_warns_at_start() {
     let u = group_users();
     let (mock, d) =
         setup(DaemonOptions::default().top("groups = [\"!duopar-admins\", \"!duopar-devs\"]"));
-    log_line(&d, "every pattern is negated");
+    log_line(&d, "All configured groups are negated; no user can match");
     // As in login_duo, a list without a positive pattern matches nobody: everyone is skipped.
     assert_allowed(&run_as(&d, u.out, &["echo", "LOGGED-IN"], &[]), &d);
     assert_eq!(mock.stats().by_path.get("/auth/v2/preauth"), None);
@@ -72,7 +77,7 @@ fn groups_all_negated_warns_at_start() {
     let o = check(&p);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("every pattern is negated"),
+        stderr(&o).contains("All configured groups are negated"),
         "{}",
         stderr(&o)
     );

@@ -22,7 +22,7 @@ fn verified_push_with_autopush_is_a_config_error() {
     let o = check(&p);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("verified_push and autopush cannot both be enabled"),
+        stderr(&o).contains("autopush and verified_push cannot both be enabled in "),
         "{}",
         stderr(&o)
     );
