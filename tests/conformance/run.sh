@@ -63,8 +63,12 @@ certs="$work/tests/certs"
 
 log="$work/unittest.log"
 echo "running duo_unix's test_login_duo.py against $bin (log: $log)"
+# The adapter's per-call directories go under $work, so a call the suite kills mid-way leaves
+# nothing behind once this script's trap removes $work. The daemon (nobody) must traverse it.
+mkdir -m 0755 "$work/tmp"
+chmod 0755 "$work"
 set +e
-BUILDDIR="$work" DUO_AUTHD_CONFORMANCE_BIN="$bin" unshare -n sh -c \
+TMPDIR="$work/tmp" BUILDDIR="$work" DUO_AUTHD_CONFORMANCE_BIN="$bin" unshare -n sh -c \
   'ip link set lo up && cd "$BUILDDIR/tests" && exec python3 -m unittest -v test_login_duo' >"$log" 2>&1
 set -e
 # Every test unittest started ("test_x (test_login_duo.Class.test_x)"), less those in its
