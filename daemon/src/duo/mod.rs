@@ -6,7 +6,7 @@ pub mod preauth;
 mod proxy;
 mod transport;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +92,15 @@ struct Inner {
     permits_max: usize,
     clock_offset: AtomicI64,
     opened: Arc<AtomicU64>,
+    /// Connections open now (the connector counts them).
+    open: Arc<AtomicUsize>,
+    /// Requests past the queue, being sent or read (each on a connection, or opening one).
+    sending: AtomicUsize,
+    /// Told when one of those ends, so a request waiting for `connect_rate` can take its connection.
+    freed: tokio::sync::Notify,
+    /// `[authd] connect_rate`, taken before a request that needs a new connection is sent.
+    rate: Arc<transport::ConnectRate>,
+    connect_rate: u32,
     requests: AtomicU64,
     failures: AtomicU64,
     outcomes: Mutex<Outcomes>,
@@ -101,6 +110,23 @@ struct Inner {
 #[derive(Clone)]
 pub struct DuoClient {
     inner: Arc<Inner>,
+}
+
+/// One request in `Inner::sending` while it lives; its end wakes one request waiting for a connection.
+struct Sending<'a>(&'a AtomicUsize, &'a tokio::sync::Notify);
+
+impl<'a> Sending<'a> {
+    fn new(count: &'a AtomicUsize, freed: &'a tokio::sync::Notify) -> Sending<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Sending(count, freed)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.1.notify_one();
+    }
 }
 
 /// Seconds since the epoch by the local clock.
@@ -139,6 +165,8 @@ impl DuoClient {
             source: Box::new(e),
         })?;
         let opened = connector.opened.clone();
+        let open = connector.open.clone();
+        let rate = connector.rate.clone();
         let max = cfg.authd.max_concurrent_requests;
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -161,6 +189,11 @@ impl DuoClient {
                 permits_max: max,
                 clock_offset: AtomicI64::new(0),
                 opened,
+                open,
+                sending: AtomicUsize::new(0),
+                freed: tokio::sync::Notify::new(),
+                rate,
+                connect_rate: cfg.authd.connect_rate,
                 requests: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 outcomes: Mutex::new(Outcomes::default()),
@@ -214,6 +247,40 @@ impl DuoClient {
                 });
             }
         };
+        // As many requests being sent as connections open: this one needs a new connection, and
+        // `connect_rate` bounds how fast those open. The wait is part of the queue, before
+        // anything is sent, under the same half-budget rule; so it can end in a local error
+        // (deny), never in a Duo timeout (failmode). Hyper may still finish a connect in the
+        // background for a request that got a freed connection; it was paid for here.
+        let queue_end = limit.map(|after| queued + after / 2);
+        loop {
+            if i.sending.load(Ordering::Relaxed) < i.open.load(Ordering::Relaxed) {
+                break;
+            }
+            let Err(wait) = i.rate.try_take() else {
+                break;
+            };
+            if queue_end.is_some_and(|end| tokio::time::Instant::now() + wait > end) {
+                tracing::warn!(
+                    "connect_rate ({} per second) left no new connection to the Duo API in time; a request was not sent",
+                    i.connect_rate
+                );
+                return Err(DuoError::Request {
+                    host: i.authority.clone(),
+                    reason: format!(
+                        "no new connection to the Duo API could be opened in time (connect_rate = {} per second); the request was not sent",
+                        i.connect_rate
+                    ),
+                });
+            }
+            tracing::debug!("connect_rate reached: a new connection to Duo waits {wait:?}");
+            // A request that ends frees its connection for one waiter, which then needs no token.
+            tokio::select! {
+                () = i.freed.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        let _sending = Sending::new(&i.sending, &i.freed);
         let exchange = Box::pin(self.exchange(&method, path, params, opts.idempotent));
         let result = match limit {
             Some(after) => {

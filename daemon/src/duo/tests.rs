@@ -553,3 +553,44 @@ async fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
 }
+
+#[tokio::test]
+async fn a_wait_for_connect_rate_is_never_a_duo_timeout() {
+    // Every request hangs, so each one in flight needs its own connection, and connect_rate = 1
+    // lets one open per second. Requests held back by the rate must fail as local errors (deny,
+    // never failmode): every Duo timeout must be a request Duo really received.
+    let srv = start(Arc::new(|_: &Seen, _| Reply::Hang)).await;
+    let client = DuoClient::new(&config(
+        &format!("localhost:{}", srv.port),
+        Some(srv.cafile.path()),
+        "[authd]\nconnect_rate = 1\n",
+    ))
+    .unwrap();
+    let opts = CallOpts {
+        idempotent: true,
+        timeout: Some(Duration::from_millis(1200)),
+    };
+    let calls = (0..4).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.call(Method::GET, "/auth/v2/check", &[], opts).await })
+    });
+    let mut timeouts = 0;
+    let mut local = 0;
+    for call in calls.collect::<Vec<_>>() {
+        match call.await.unwrap() {
+            Err(e @ DuoError::Timeout { .. }) => {
+                assert_eq!(e.class(), ErrorClass::Timeout);
+                timeouts += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.class(), ErrorClass::Local, "{e}");
+                assert!(e.to_string().contains("connect_rate"), "{e}");
+                local += 1;
+            }
+            Ok(v) => panic!("a hanging server answered: {v}"),
+        }
+    }
+    let sent = srv.seen.lock().unwrap().len();
+    assert_eq!(timeouts, sent, "a timeout for a request Duo never saw");
+    assert!(local >= 2, "{local} held back, {sent} sent");
+}

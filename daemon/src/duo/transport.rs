@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -45,6 +45,23 @@ impl ConnUses {
 pub(crate) struct Conn {
     inner: MaybeHttpsStream<TokioIo<TcpStream>>,
     uses: ConnUses,
+    _live: Live,
+}
+
+/// One open connection in the count of open connections; the count drops when it closes.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: &Arc<AtomicUsize>) -> Live {
+        count.fetch_add(1, Ordering::Relaxed);
+        Live(count.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Connection for Conn {
@@ -215,8 +232,12 @@ pub(crate) struct CountingConnector {
     inner: HttpsConnector<Dialer>,
     /// TLS connections established so far.
     pub(crate) opened: Arc<AtomicU64>,
-    /// The bound on new connections per second.
-    rate: Arc<ConnectRate>,
+    /// TLS connections open now.
+    pub(crate) open: Arc<AtomicUsize>,
+    /// The bound on new connections per second, taken by the caller before it sends (see
+    /// `DuoClient::call`): a wait here, inside hyper, would be a Duo timeout at preauth, and
+    /// hyper finishes a connect its request no longer needs in the background.
+    pub(crate) rate: Arc<ConnectRate>,
 }
 
 impl tower_service::Service<Uri> for CountingConnector {
@@ -229,21 +250,16 @@ impl tower_service::Service<Uri> for CountingConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let rate = self.rate.clone();
         let mut inner = self.inner.clone();
         let opened = self.opened.clone();
+        let open = self.open.clone();
         Box::pin(async move {
-            // Meanwhile the pool hands a freed connection to the waiting request; this attempt
-            // then finishes in the background and joins the pool.
-            while let Err(wait) = rate.try_take() {
-                tracing::debug!("connect_rate reached: a new connection to Duo waits {wait:?}");
-                tokio::time::sleep(wait).await;
-            }
             let inner = inner.call(uri).await?;
             opened.fetch_add(1, Ordering::Relaxed);
             Ok(Conn {
                 inner,
                 uses: ConnUses::default(),
+                _live: Live::new(&open),
             })
         })
     }
@@ -321,6 +337,7 @@ pub(crate) fn connector(
     Ok(CountingConnector {
         inner,
         opened: Arc::new(AtomicU64::new(0)),
+        open: Arc::new(AtomicUsize::new(0)),
         // A burst as large as the rate: a quiet daemon opens what a login wave needs at once.
         rate: Arc::new(ConnectRate::new(connect_rate, connect_rate)),
     })

@@ -190,6 +190,25 @@ fn main() {
         let t = Instant::now();
         let ok = waiting_logins(&d, n_waiting);
         let took = t.elapsed();
+        if ok < n_waiting {
+            eprintln!(
+                "row 4: {} logins not allowed; the daemon's reasons:",
+                n_waiting - ok
+            );
+            let log = d.log_text();
+            let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+            for l in log.lines().filter(|l| l.contains("[result=deny")) {
+                let r = l.split(" reason=").nth(1).and_then(|r| r.split(' ').next());
+                *reasons.entry(r.unwrap_or("?").to_string()).or_default() += 1;
+            }
+            eprintln!("  {reasons:?}");
+            for l in log.lines().filter(|l| !l.contains(" audit: ")).take(8) {
+                eprintln!("  {l}");
+            }
+            if let Some(l) = log.lines().find(|l| l.contains("[result=deny")) {
+                eprintln!("  first: {l}");
+            }
+        }
         stop.store(1, Ordering::Relaxed);
         let _ = sampler.join();
         let peak = peak.load(Ordering::Relaxed);
