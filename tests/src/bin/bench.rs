@@ -468,8 +468,16 @@ fn waiting_logins(d: &DaemonProc, n: usize) -> usize {
 /// The protocol over a tokio socket, for many concurrent clients on one thread.
 async fn async_login(socket: &std::path::Path, user: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::UnixStream::connect(socket).await else {
-        return false;
+    // A non-blocking connect fails with EAGAIN while the listen backlog is full (10,000 clients
+    // at once); the shim's blocking connect waits instead, so this one retries.
+    let mut s = loop {
+        match tokio::net::UnixStream::connect(socket).await {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(_) => return false,
+        }
     };
     let mut out = proto::encode(&ClientMsg::Hello {
         version: PROTOCOL_VERSION,
