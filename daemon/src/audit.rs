@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use duo_authd_proto::{log_escape, log_text, log_word, Reason, Verdict};
+use duo_authd_proto::{decision_line, log_escape, Reason, Verdict};
 use duo_authd_syslog::{Facility, Priority};
 
 /// login_duo's phrase for an outcome, which starts the line.
@@ -118,18 +118,12 @@ impl AuditRecord {
 
 impl fmt::Display for AuditRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} for '{}'",
+        f.write_str(&decision_line(
             self.headline.text(),
-            log_escape(&self.user)
-        )?;
-        if let Some(c) = &self.client {
-            write!(f, " from {}", log_word(c))?;
-        }
-        if let Some(d) = &self.detail {
-            write!(f, ": {}", log_text(d))?;
-        }
+            &self.user,
+            self.client.as_deref(),
+            self.detail.as_deref(),
+        ))?;
         write!(
             f,
             " [result={} reason={} uid={}",

@@ -320,11 +320,7 @@ struct Who {
 impl Who {
     /// Log one decision of the module's own in login_duo's words (the daemon logs all the others).
     fn log(&self, priority: Priority, headline: &str, detail: &str) {
-        let mut line = format!("{headline} for '{}'", proto::log_escape(&self.user));
-        if let Some(ip) = &self.from {
-            line.push_str(&format!(" from {}", proto::log_word(ip)));
-        }
-        line.push_str(&format!(": {}", proto::log_escape(detail)));
+        let line = proto::decision_line(headline, &self.user, self.from.as_deref(), Some(detail));
         log(priority, &line);
     }
 }

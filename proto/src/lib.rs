@@ -24,7 +24,7 @@ pub use limits::{
     excerpt, truncate, valid_answer, MAX_ANSWER, MAX_COMMAND_EXCERPT, MAX_NAME, MAX_TEXT,
 };
 pub use messages::*;
-pub use sanitize::{log_escape, log_text, log_word, one_line, sanitize};
+pub use sanitize::{decision_line, log_escape, log_text, log_word, one_line, sanitize};
 
 /// Bumped on any incompatible change, so an old shim and a new daemon refuse each other clearly.
 /// 2: `LoginRequest::service`, `ServerMsg::Status::kind`, the command sent as a bounded excerpt.

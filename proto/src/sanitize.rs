@@ -55,6 +55,26 @@ pub fn log_text(text: &str) -> String {
     out
 }
 
+/// login_duo's words for one decision, `Headline for 'user' from IP: detail`, shared by the
+/// daemon's audit lines and the shim's and PAM module's own, with every value escaped.
+pub fn decision_line(
+    headline: &str,
+    user: &str,
+    from: Option<&str>,
+    detail: Option<&str>,
+) -> String {
+    let mut line = format!("{headline} for '{}'", log_escape(user));
+    if let Some(ip) = from {
+        line.push_str(" from ");
+        line.push_str(&log_word(ip));
+    }
+    if let Some(d) = detail {
+        line.push_str(": ");
+        line.push_str(&log_text(d));
+    }
+    line
+}
+
 /// Like [`log_text`], for a value written as one word (the address after `from`): spaces are
 /// escaped too (`\u{20}`), so the value is one word whatever it holds. Quotes stay as given, as
 /// login_duo logs them: outside quotes they cannot end anything.

@@ -179,11 +179,7 @@ struct Who {
 impl Who {
     /// Log one decision of the shim's own in login_duo's words (the daemon logs all the others).
     fn log(&self, priority: Priority, headline: &str, detail: &str) {
-        let mut line = format!("{headline} for '{}'", proto::log_escape(&self.user));
-        if let Some(ip) = &self.from {
-            line.push_str(&format!(" from {}", proto::log_word(ip)));
-        }
-        line.push_str(&format!(": {}", proto::log_text(detail)));
+        let line = proto::decision_line(headline, &self.user, self.from.as_deref(), Some(detail));
         syslog::open(c"duo-login");
         syslog::send(syslog::Facility::AuthPriv, priority, &line);
     }

@@ -352,11 +352,23 @@ pub fn write_private(path: &Path, text: &str) {
 }
 
 /// Run a command with stdin from /dev/null, killing it after `timeout`.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Output {
+    run_with_input(cmd, None, timeout)
+}
+
+/// Run a command with `input` on stdin (or /dev/null), killing it after `timeout`.
+pub fn run_with_input(mut cmd: Command, input: Option<&str>, timeout: Duration) -> Output {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    if let (Some(mut stdin), Some(text)) = (child.stdin.take(), input) {
+        let _ = stdin.write_all(text.as_bytes());
+    }
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let t_out = std::thread::spawn(move || {
